@@ -1,0 +1,31 @@
+# Set-up is part of every target: a local .venv with the pinned CPU torch, built once.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+WHEELS := $(wildcard /opt/wheels)
+PIP_FLAGS := -q $(if $(WHEELS),--find-links $(WHEELS),)
+DATA ?= $(abspath ../shared/data)
+
+.PHONY: demo test test-all lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install $(PIP_FLAGS) "torch==2.13.0"
+	$(BIN)/pip install $(PIP_FLAGS) -e ".[dev]"
+	touch $@
+
+demo: $(VENV)/.installed  ## the main job: train on the embedded default (no download)
+	$(BIN)/seqarena train
+
+test: $(VENV)/.installed  ## the fast tier (what CI runs)
+	SEQARENA_DATA_DIR=$(DATA) $(BIN)/python -m pytest -m "not slow" -q
+
+test-all: $(VENV)/.installed  ## everything, the slow training tests too
+	SEQARENA_DATA_DIR=$(DATA) $(BIN)/python -m pytest -q
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+clean:
+	rm -rf $(VENV) runs

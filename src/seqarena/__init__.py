@@ -1,0 +1,18 @@
+"""seqarena: choose, train and ship sequence models, by measurement."""
+
+__version__ = "0.1.0"
+
+
+def __getattr__(name: str):  # lazy, so `import seqarena` stays cheap
+    if name in ("train", "load", "evaluate", "RunResult", "LoadedRun"):
+        from seqarena import run
+
+        return getattr(run, name)
+    if name == "RunConfig":
+        from seqarena.config import RunConfig
+
+        return RunConfig
+    raise AttributeError(name)
+
+
+__all__ = ["train", "load", "evaluate", "RunConfig", "RunResult", "LoadedRun", "__version__"]

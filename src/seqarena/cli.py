@@ -1,0 +1,146 @@
+"""The `seqarena` command: a thin typer layer over the Python API. User errors print one line and exit 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from seqarena.errors import SeqarenaError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Train, compare and ship sequence models on your own data.")  # fmt: skip
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+@app.command()
+def models() -> None:
+    """Every registered model: family, kind, capabilities and parameters at the default size."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from seqarena.models.base import ForecastSpec, count_params
+    from seqarena.registry import get_model, model_names
+
+    table = Table("model", "family", "kind", "causal", "bidirectional", "stateful", "params (default)", "tasks")
+    spec = ForecastSpec(lookback=96, horizon=96, channels=7, period=24)
+    for name in model_names():
+        cls = get_model(name)
+        net = cls(cls.Config(), spec) if cls.kind == "forecaster" else cls(cls.Config())
+        cap = net.capabilities()
+        size = f"{count_params(net):,}" + (" (96->96, 7 ch)" if cls.kind == "forecaster" else "")
+        yes = {True: "yes", False: "-"}
+        table.add_row(name, cap.family, cap.kind, yes[cap.causal], yes[cap.bidirectional], yes[cap.stateful], size,
+                      ",".join(cap.tasks))  # fmt: skip
+    Console(width=140).print(table)
+
+
+@app.command()
+def datasets() -> None:
+    """Every registered dataset: task, source, defaults, licence, and whether it is available offline."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from seqarena.data.registry import DATASETS, status
+
+    table = Table("dataset", "task", "lookback/horizon", "period", "licence", "available", "description")
+    for info in DATASETS.values():
+        table.add_row(info.name, info.task, f"{info.lookback}/{info.horizon}", str(info.period), info.licence,
+                      status(info), info.description)  # fmt: skip
+    Console(width=160).print(table)
+
+
+@app.command()
+def train(
+    config: Annotated[Path | None, typer.Argument(help="a YAML run config (optional)")] = None,
+    task: Annotated[str | None, typer.Option(help="task name, e.g. forecast")] = None,
+    data: Annotated[str | None, typer.Option(help="a registered dataset (see `seqarena datasets`) or a CSV path")] = None,
+    model: Annotated[str | None, typer.Option(help="a registered model (see `seqarena models`)")] = None,
+    out: Annotated[Path | None, typer.Option(help="run directory (default runs/<model>-<data>-<time>)")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="override any field: --set train.lr=3e-3")] = None,
+    resume: Annotated[bool, typer.Option(help="continue the run in --out from its last checkpoint")] = False,
+) -> None:
+    """Train one model on one task. With no arguments: an LSTM on the embedded co2 series (no download)."""
+    from seqarena.run import train as run_train
+
+    overrides = [f"task.name={task}"] if task else []
+    overrides += [f"task.data={data}"] if data else []
+    overrides += [f"model.name={model}"] if model else []
+    overrides += list(set_ or [])
+    raw: dict | Path = config if config is not None else {}
+    if out is None:
+        if resume:
+            raise SeqarenaError("--resume needs --out: the run directory to continue")
+        from seqarena.run import resolve
+
+        cfg = resolve(raw, overrides)
+        out = Path("runs") / f"{cfg.model.name}-{Path(cfg.task.data).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+    result = run_train(raw, out, overrides=overrides, resume=resume, log=_log)
+    print(json.dumps({"run_dir": str(result.run_dir), "test": _rounded(result.results["test"])}, indent=2))
+
+
+@app.command()
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(help="a finished run directory")],
+    split: Annotated[str, typer.Option(help="val or test")] = "test",
+) -> None:
+    """Evaluate a finished run on a split; prints the metrics as JSON."""
+    from seqarena.run import evaluate as run_evaluate
+
+    if split not in ("train", "val", "test"):
+        raise SeqarenaError(f"--split must be train, val or test, not {split!r}")
+    print(json.dumps({split: _rounded(run_evaluate(run_dir, split))}, indent=2))
+
+
+@app.command()
+def predict(
+    run_dir: Annotated[Path, typer.Argument(help="a finished run directory")],
+    input: Annotated[Path, typer.Option("--input", help="CSV with at least task.lookback rows of the same columns")],
+    output: Annotated[Path, typer.Option("--output", help="where to write the forecast CSV")],
+) -> None:
+    """Forecast the horizon after the end of --input, in original units."""
+    import pandas as pd
+
+    from seqarena.data.timeseries import read_csv
+    from seqarena.run import load
+    from seqarena.tasks.forecast import predict_frame
+
+    run = load(run_dir)
+    read_csv(input, run.config.task.time_column)  # the same checks as training data: path, emptiness, format
+    frame = pd.read_csv(input)
+    result = predict_frame(run.model, run.artifacts, frame, str(input), run.config.task.time_column,
+                           run.config.task.fill)  # fmt: skip
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.")
+    with os.fdopen(fd, "w") as fh:
+        result.to_csv(fh, index=False)
+    os.replace(tmp, output)
+    _log(f"wrote {len(result)} forecast steps of {', '.join(run.artifacts['out_columns'])} to {output}")
+
+
+def _rounded(metrics: dict) -> dict:
+    return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in metrics.items()}
+
+
+def main() -> None:
+    try:
+        app()
+    except SeqarenaError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted; a run can continue with --resume", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

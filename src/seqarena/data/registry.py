@@ -1,0 +1,171 @@
+"""The dataset registry: canonical URL + sha256 + licence per dataset, resolved through an override directory
+(SEQARENA_DATA_DIR, laid out like shared/data), then the cache (SEQARENA_CACHE_DIR), then a verified download."""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from seqarena.data import download as dl
+from seqarena.data.timeseries import Series, read_csv
+from seqarena.errors import DataError
+
+_ETT_URL = "https://raw.githubusercontent.com/zhouhaoyi/ETDataset/main/ETT-small/{}.csv"
+_TSLIB_ZIP = "https://github.com/aspire-zero/long_term_forecast_data/raw/e9ac8b3ea5521219ece2b5d1baa7c09d4b6fd24a/{}.zip"
+_ETT_LICENCE = "CC BY-ND 4.0"
+_ETT_CITE = "Zhou et al., Informer, AAAI 2021"
+_TSLIB_CITE = "Wu et al., Autoformer, NeurIPS 2021"
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    task: str
+    description: str
+    licence: str
+    citation: str
+    source: str  # "file", "embedded" or "generated"
+    folder: str = ""  # folder under SEQARENA_DATA_DIR / the cache
+    filename: str = ""
+    url: str = ""
+    sha256: str = ""
+    member: str | None = None  # path inside a zip archive at `url`
+    split: tuple[int, int, int] | tuple[float, float, float] = (0.7, 0.1, 0.2)  # rows, or ratios
+    period: int = 1  # seasonal period in steps (seasonal naive, MASE)
+    lookback: int = 96
+    horizon: int = 96
+    target: str | None = None
+    fill: str | None = None  # the fill the source needs (embedded co2 has gaps)
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+
+def _ett(name: str, sha: str, hourly: bool) -> DatasetInfo:
+    unit = 1 if hourly else 4
+    return DatasetInfo(
+        name=name, task="forecast", licence=_ETT_LICENCE, citation=_ETT_CITE, source="file",
+        description=f"electricity transformer, {'hourly' if hourly else '15-minute'}, 7 variables, target OT",
+        folder="ett-small", filename=f"{name}.csv", url=_ETT_URL.format(name), sha256=sha,
+        split=(8640 * unit, 2880 * unit, 2880 * unit), period=24 * unit, target="OT",
+    )  # fmt: skip
+
+
+def _tslib(name: str, folder: str, filename: str, sha: str, desc: str, licence: str, **kw: Any) -> DatasetInfo:
+    return DatasetInfo(
+        name=name, task="forecast", description=desc, licence=licence, citation=_TSLIB_CITE, source="file",
+        folder=folder, filename=filename, url=_TSLIB_ZIP.format(folder), member=f"{folder}/{filename}",
+        sha256=sha, target="OT", **kw,
+    )  # fmt: skip
+
+
+DATASETS: dict[str, DatasetInfo] = {
+    d.name: d
+    for d in (
+        _ett("ETTh1", "f18de3ad269cef59bb07b5438d79bb3042d3be49bdeecf01c1cd6d29695ee066", True),
+        _ett("ETTh2", "a3dc2c597b9218c7ce1cd55eb77b283fd459a1d09d753063f944967dd6b9218b", True),
+        _ett("ETTm1", "6ce1759b1a18e3328421d5d75fadcb316c449fcd7cec32820c8dafda71986c9e", False),
+        _ett("ETTm2", "db973ca252c6410a30d0469b13d696cf919648d0f3fd588c60f03fdbdbadd1fd", False),
+        _tslib("exchange_rate", "exchange_rate", "exchange_rate.csv",
+               "48b4d9d3d508f5104162e85b9a6042e3557fde11aa9f2944eba8c0d0efc89842",
+               "daily exchange rates of 8 currencies vs USD (LSTNet)", "none stated (research benchmark)", period=5),
+        _tslib("illness", "illness", "national_illness.csv",
+               "93601f64d2566dc796ca4305adad8b8560c2db1a1ff04543c3bd813a7263570a",
+               "weekly US influenza-like illness, 7 variables (CDC ILINet)", "US public domain (CDC)",
+               period=52, lookback=36, horizon=24),
+        _tslib("weather", "weather", "weather.csv",
+               "34ee981d07313e51da2a50bb600072c8ae4a69cb4b0651f4cb93a069d7a2ba63",
+               "Jena weather station 2020, 10-minute, 21 variables", "research use (MPI-BGC Jena)", period=144),
+        DatasetInfo(
+            name="co2", task="forecast", source="embedded", licence="public domain (NOAA), shipped with statsmodels",
+            citation="Keeling et al., Mauna Loa CO2 record; statsmodels.datasets.co2",
+            description="weekly atmospheric CO2 at Mauna Loa 1958-2001, 2284 weeks; ships inside statsmodels",
+            period=52, lookback=104, horizon=52, fill="interpolate",
+        ),
+        DatasetInfo(
+            name="synthetic", task="forecast", source="generated", licence="generated", citation="seqarena",
+            description="sum of sines + trend + noise; task.data_args: length, channels, noise, seed",
+            period=24, lookback=96, horizon=24,
+        ),
+    )  # fmt: skip
+}
+
+
+def data_dir() -> Path | None:
+    value = os.environ.get("SEQARENA_DATA_DIR")
+    return Path(value).expanduser() if value else None
+
+
+def cache_dir() -> Path:
+    value = os.environ.get("SEQARENA_CACHE_DIR")
+    return Path(value).expanduser() if value else Path.home() / ".cache" / "seqarena"
+
+
+def get_info(name: str) -> DatasetInfo:
+    if name not in DATASETS:
+        lowered = {k.lower(): k for k in DATASETS}
+        if name.lower() in lowered:
+            return DATASETS[lowered[name.lower()]]
+        close = difflib.get_close_matches(name, list(DATASETS), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise DataError(
+            f"unknown dataset '{name}'{hint}; give a registered name (see `seqarena datasets`) or a path to a CSV file"
+        )
+    return DATASETS[name]
+
+
+def local_file(info: DatasetInfo) -> Path | None:
+    """Where the dataset's file already is (override dir first, then the cache), or None."""
+    for root in (data_dir(), cache_dir()):
+        if root is not None and (root / info.folder / info.filename).is_file():
+            return root / info.folder / info.filename
+    return None
+
+
+def fetch(info: DatasetInfo) -> Path:
+    """The verified local path of a file dataset, downloading it into the cache on first use."""
+    path = local_file(info)
+    if path is None:
+        path = dl.download(info.url, cache_dir() / info.folder / info.filename, info.sha256, info.member)
+    dl.verify(path, info.sha256)
+    return path
+
+
+def is_path(spec: str) -> bool:
+    return spec.endswith((".csv", ".txt")) or os.sep in spec or spec.startswith(".")
+
+
+def load(spec: str, data_args: dict[str, Any], time_column: str | None) -> tuple[Series, DatasetInfo, str]:
+    """Load a dataset by registered name or CSV path: (series, info, file sha256 or a source tag)."""
+    if is_path(spec):
+        path = Path(spec).expanduser()
+        series = read_csv(path, time_column)
+        info = DatasetInfo(name=path.stem, task="forecast", description=f"user file {path}", licence="user data",
+                           citation="", source="user", target=None)  # fmt: skip
+        return series, info, dl.sha256_file(path)
+    info = get_info(spec)
+    if data_args and info.source != "generated":
+        raise DataError(f"task.data_args is only for generated datasets; '{info.name}' takes none")
+    if info.source == "generated":
+        from seqarena.data.synthetic import check_args, generate
+
+        check_args(data_args)
+        series = generate(**data_args)
+        return series, info, f"generated:{series.checksum()}"
+    if info.source == "embedded":
+        from seqarena.data.embedded import load_embedded
+
+        series, tag = load_embedded(info.name)
+        return series, info, tag
+    path = fetch(info)
+    return read_csv(path, time_column), info, info.sha256
+
+
+def status(info: DatasetInfo) -> str:
+    if info.source in ("embedded", "generated"):
+        return info.source
+    path = local_file(info)
+    if path is None:
+        return "not cached"
+    return "data dir" if data_dir() is not None and path.is_relative_to(data_dir()) else "cached"

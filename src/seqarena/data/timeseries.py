@@ -1,0 +1,115 @@
+"""Time-series tables: read any CSV with a time column and numeric columns, with one-line errors for bad input."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from seqarena.errors import DataError
+
+TIME_NAMES = ("date", "time", "timestamp", "datetime", "ds")
+
+
+@dataclass
+class Series:
+    """A multivariate series: values (N, C) in original units, with column names and optional timestamps."""
+
+    values: np.ndarray  # (N, C) float64
+    columns: list[str]
+    time: pd.DatetimeIndex | None
+    source: str  # where it came from (path or embedded name)
+
+    def checksum(self) -> str:
+        return hashlib.sha256(np.ascontiguousarray(self.values).tobytes()).hexdigest()
+
+
+def _detect_time_column(frame: pd.DataFrame, requested: str | None, path: Path) -> str | None:
+    if requested is not None:
+        if requested not in frame.columns:
+            raise DataError(f"{path} has no column '{requested}' (task.time_column); columns: {list(frame.columns)}")
+        return requested
+    for col in frame.columns:
+        if str(col).strip().lower() in TIME_NAMES:
+            return col
+    first = frame.columns[0]
+    if frame[first].dtype == object:
+        parsed = pd.to_datetime(frame[first].head(20), errors="coerce", format="mixed")
+        if parsed.notna().all():
+            return first
+    return None
+
+
+def frame_to_series(frame: pd.DataFrame, source: str, time_column: str | None = None) -> Series:
+    """Validate a DataFrame (numeric columns, parsable time column) and turn it into a Series."""
+    path = Path(source)
+    if frame.shape[0] == 0 or frame.shape[1] == 0:
+        raise DataError(f"{source} has no data rows; give a CSV with a header line and at least one row")
+    tcol = _detect_time_column(frame, time_column, path)
+    time = None
+    if tcol is not None:
+        parsed = pd.to_datetime(frame[tcol], errors="coerce", format="mixed")
+        if parsed.isna().any():
+            row = int(np.flatnonzero(parsed.isna().to_numpy())[0])
+            raise DataError(f"{source}: time column '{tcol}' row {row + 2} ({frame[tcol].iloc[row]!r}) is not a date")
+        time = pd.DatetimeIndex(parsed)
+        frame = frame.drop(columns=[tcol])
+    bad = []
+    for col in frame.columns:
+        if not pd.api.types.is_numeric_dtype(frame[col]):
+            converted = pd.to_numeric(frame[col], errors="coerce")
+            offending = frame[col][converted.isna() & frame[col].notna()]
+            if len(offending):
+                bad.append(f"'{col}' (row {int(offending.index[0]) + 2}: {offending.iloc[0]!r})")
+            frame[col] = converted
+    if bad:
+        raise DataError(
+            f"{source}: non-numeric column(s) {', '.join(bad[:3])}; remove them or set task.time_column if one is "
+            f"the time"
+        )
+    if frame.shape[1] == 0:
+        raise DataError(f"{source} has no numeric columns to forecast")
+    return Series(frame.to_numpy(dtype=np.float64), [str(c) for c in frame.columns], time, source)
+
+
+def read_csv(path: Path, time_column: str | None = None) -> Series:
+    if not path.exists():
+        raise DataError(
+            f"data file {path} does not exist; give a registered dataset name (see `seqarena datasets`) or a CSV path"
+        )
+    if path.is_dir():
+        raise DataError(f"{path} is a folder; give the path of a CSV file")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path} is empty; give a CSV with a header line and at least one row")
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{path} is not a readable CSV ({first}); check its delimiter and encoding") from None
+    return frame_to_series(frame, str(path), time_column)
+
+
+def fill_missing(series: Series, how: str | None) -> Series:
+    """Fill NaNs as asked, or fail naming the first missing cell and how to fill it."""
+    missing = np.isnan(series.values)
+    if not missing.any():
+        return series
+    if how is None:
+        row, col = (int(i) for i in np.argwhere(missing)[0])
+        raise DataError(
+            f"{series.source} has {int(missing.sum())} missing value(s), the first at row {row + 1}, column "
+            f"'{series.columns[col]}'; fill them with --set task.fill=interpolate (or ffill, zero)"
+        )
+    frame = pd.DataFrame(series.values)
+    if how == "zero":
+        frame = frame.fillna(0.0)
+    elif how == "ffill":
+        frame = frame.ffill().bfill()
+    else:
+        frame = frame.interpolate(limit_direction="both")
+    if frame.isna().any().any():
+        raise DataError(f"{series.source}: a column is entirely missing and cannot be filled")
+    return Series(frame.to_numpy(dtype=np.float64), series.columns, series.time, series.source)

@@ -1,0 +1,63 @@
+"""The SequenceModel contract.
+
+A backbone maps (B, T, D) -> (B, T, D) with D = config.d_model and carries state through one interface:
+`init_state(batch)` then `forward(x, state) -> (y, state)`: an RNN's hidden state, a Transformer's KV cache.
+For a stateful model, feeding a sequence in pieces with the returned state equals feeding it whole.
+
+A forecaster (kind="forecaster") maps a lookback window (B, L, C) straight to a forecast (B, H, C); the
+baselines (last value, seasonal naive, linear) are forecasters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+import torch
+from torch import nn
+
+State = tuple[torch.Tensor, ...]
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    family: str
+    kind: Literal["backbone", "forecaster"] = "backbone"
+    causal: bool = True  # output at t depends only on inputs <= t
+    bidirectional: bool = False
+    stateful: bool = False  # supports init_state / forward(x, state) stepping
+    trainable: bool = True  # False for parameter-free baselines
+    tasks: tuple[str, ...] = ("forecast",)
+
+
+@dataclass(frozen=True)
+class ForecastSpec:
+    """What a forecaster needs to know about its task."""
+
+    lookback: int
+    horizon: int
+    channels: int  # input channels C (outputs have the same C; the task selects target channels)
+    period: int = 1
+
+
+class SequenceModel(nn.Module):
+    name: ClassVar[str]
+    Config: ClassVar[type]
+    kind: ClassVar[str] = "backbone"  # "forecaster": constructed as cls(config, ForecastSpec)
+
+    def capabilities(self) -> Capabilities:
+        raise NotImplementedError
+
+    def init_state(self, batch: int, device: torch.device | None = None) -> State:
+        raise TypeError(f"model '{self.name}' is not stateful: it cannot be stepped through time")
+
+    def forward(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State | None]:
+        raise NotImplementedError
+
+
+def detach_state(state: State | None) -> State | None:
+    return None if state is None else tuple(s.detach() for s in state)
+
+
+def count_params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())

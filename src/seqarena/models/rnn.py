@@ -1,0 +1,148 @@
+"""Vanilla RNN (tanh/relu), LSTM and GRU backbones on the fused torch kernels.
+
+`residual=true` stacks single-layer kernels with a skip connection around each; otherwise one multi-layer
+kernel runs the whole stack. A bidirectional model uses d_model/2 units per direction so its output stays D
+wide; it is not causal and cannot be stepped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+import torch
+from torch import nn
+
+from seqarena.errors import ConfigError
+from seqarena.models.base import Capabilities, SequenceModel, State
+from seqarena.registry import register_model
+
+
+@dataclass(kw_only=True)
+class RecurrentConfig:
+    name: str = "lstm"
+    d_model: int = 64  # the hidden size (per direction: d_model / 2 when bidirectional)
+    num_layers: int = 2
+    dropout: float = 0.0  # between stacked layers
+    bidirectional: bool = False
+    residual: bool = False  # skip connections between stacked layers
+
+
+@dataclass(kw_only=True)
+class VanillaRNNConfig(RecurrentConfig):
+    name: str = "rnn"
+    nonlinearity: Literal["tanh", "relu"] = "tanh"
+
+
+def _orthogonal_init(rnn: nn.RNNBase, gates: int, forget_bias: bool) -> None:
+    hidden = rnn.hidden_size
+    for name, param in rnn.named_parameters():
+        if name.startswith("weight_hh"):
+            for g in range(gates):
+                nn.init.orthogonal_(param.data[g * hidden : (g + 1) * hidden])
+        elif name.startswith("weight_ih"):
+            for g in range(gates):
+                nn.init.xavier_uniform_(param.data[g * hidden : (g + 1) * hidden])
+        elif name.startswith("bias"):
+            nn.init.zeros_(param)
+            if forget_bias and name.startswith("bias_ih"):
+                param.data[hidden : 2 * hidden] = 1.0  # LSTM gate order i, f, g, o: forget gate opens at start
+
+
+class _Recurrent(SequenceModel):
+    gates: ClassVar[int]
+    has_cell: ClassVar[bool] = False  # LSTM carries (h, c)
+
+    def __init__(self, cfg: RecurrentConfig) -> None:
+        super().__init__()
+        if cfg.d_model < 1 or cfg.num_layers < 1:
+            raise ConfigError("model.d_model and model.num_layers must be >= 1")
+        if cfg.bidirectional and cfg.d_model % 2:
+            raise ConfigError(f"model.d_model={cfg.d_model} must be even for a bidirectional model (D/2 per direction)")
+        self.cfg = cfg
+        self.hidden = cfg.d_model // 2 if cfg.bidirectional else cfg.d_model
+        dirs = 2 if cfg.bidirectional else 1
+        if cfg.residual:
+            self.layers = nn.ModuleList(self._kernel(1, 0.0) for _ in range(cfg.num_layers))
+            self.drop = nn.Dropout(cfg.dropout)
+        else:
+            self.layers = nn.ModuleList([self._kernel(cfg.num_layers, cfg.dropout if cfg.num_layers > 1 else 0.0)])
+        for layer in self.layers:
+            _orthogonal_init(layer, self.gates, self.has_cell)
+        self.state_rows = cfg.num_layers * dirs
+
+    def _kernel(self, num_layers: int, dropout: float) -> nn.RNNBase:
+        raise NotImplementedError
+
+    def capabilities(self) -> Capabilities:
+        bi = self.cfg.bidirectional
+        return Capabilities(family="recurrent", causal=not bi, bidirectional=bi, stateful=not bi)
+
+    def init_state(self, batch: int, device: torch.device | None = None) -> State:
+        if self.cfg.bidirectional:
+            return super().init_state(batch, device)
+        zeros = torch.zeros(self.state_rows, batch, self.hidden, device=device)  # (L, B, H)
+        return (zeros, zeros.clone()) if self.has_cell else (zeros,)
+
+    def forward(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State | None]:
+        # x: (B, T, D)
+        if state is not None and self.cfg.bidirectional:
+            raise TypeError("a bidirectional RNN cannot continue from a state")
+        if not self.cfg.residual:
+            y, new = self.layers[0](x, self._pack(state))
+            return y, self._unpack(new)  # (B, T, D)
+        per_layer = self.state_rows // len(self.layers)
+        news = []
+        for i, layer in enumerate(self.layers):
+            sub = None if state is None else tuple(s[i * per_layer : (i + 1) * per_layer] for s in state)
+            y, new = layer(x, self._pack(sub))
+            x = x + self.drop(y)  # (B, T, D)
+            news.append(self._unpack(new))
+        return x, tuple(torch.cat(parts, 0) for parts in zip(*news))
+
+    def _pack(self, state: State | None) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor] | None:
+        if state is None:
+            return None
+        return (state[0], state[1]) if self.has_cell else state[0]
+
+    def _unpack(self, new: torch.Tensor | tuple[torch.Tensor, ...]) -> State:
+        return tuple(new) if self.has_cell else (new,)
+
+
+@register_model("lstm")
+class LSTM(_Recurrent):
+    Config = RecurrentConfig
+    gates = 4
+    has_cell = True
+
+    def _kernel(self, num_layers: int, dropout: float) -> nn.RNNBase:
+        c = self.cfg
+        return nn.LSTM(c.d_model, self.hidden, num_layers, batch_first=True, dropout=dropout,
+                       bidirectional=c.bidirectional)  # fmt: skip
+
+
+@dataclass(kw_only=True)
+class GRUConfig(RecurrentConfig):
+    name: str = "gru"
+
+
+@register_model("gru")
+class GRU(_Recurrent):
+    Config = GRUConfig
+    gates = 3
+
+    def _kernel(self, num_layers: int, dropout: float) -> nn.RNNBase:
+        c = self.cfg
+        return nn.GRU(c.d_model, self.hidden, num_layers, batch_first=True, dropout=dropout,
+                      bidirectional=c.bidirectional)  # fmt: skip
+
+
+@register_model("rnn")
+class VanillaRNN(_Recurrent):
+    Config = VanillaRNNConfig
+    gates = 1
+
+    def _kernel(self, num_layers: int, dropout: float) -> nn.RNNBase:
+        c = self.cfg
+        return nn.RNN(c.d_model, self.hidden, num_layers, nonlinearity=c.nonlinearity, batch_first=True,
+                      dropout=dropout, bidirectional=c.bidirectional)  # fmt: skip

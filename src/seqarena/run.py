@@ -1,0 +1,158 @@
+"""Runs: `train(config, out)` makes a run directory; `load(run_dir)` rebuilds its model without unpickling.
+
+A run directory holds config.yaml (resolved), run.json (seed, versions, threads, hardware, data checksum),
+model.safetensors, task.json (scaler, columns), metrics.jsonl (one line per epoch), results.json (per split),
+and checkpoint/ for --resume. Every input is validated before the directory is created.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_model, save_model
+
+from seqarena import __version__
+from seqarena.config import RunConfig, build, dump_yaml, load_yaml, to_dict
+from seqarena.errors import SeqarenaError
+from seqarena.models.base import ForecastSpec, count_params
+from seqarena.registry import get_task
+from seqarena.tasks.forecast import ForecastModel, ForecastTask
+from seqarena.train.checkpoint import write_json
+from seqarena.train.loop import fit
+from seqarena.train.precision import resolve_device, resolve_precision
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    config: RunConfig
+    results: dict[str, dict[str, float]]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    params: int = 0
+
+
+def resolve(config: RunConfig | dict | str | Path, overrides: list[str] | None = None) -> RunConfig:
+    from seqarena.config import set_dotted
+
+    if isinstance(config, RunConfig):
+        raw = to_dict(config)
+    elif isinstance(config, dict):
+        raw = json.loads(json.dumps(config))
+    else:
+        raw = load_yaml(config)
+    for assignment in overrides or []:
+        set_dotted(raw, assignment)
+    return build(raw)
+
+
+def environment(threads: int, device: torch.device, precision: tuple[str, str]) -> dict[str, Any]:
+    import numpy
+
+    return {
+        "seqarena": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
+        "python": platform.python_version(), "platform": platform.platform(), "processor": platform.machine(),
+        "threads": threads, "device": str(device), "cuda": torch.cuda.get_device_name() if device.type == "cuda" else None,
+        "precision": precision[0], "precision_reason": precision[1],
+    }  # fmt: skip
+
+
+def _prepare_dir(out: Path, cfg: RunConfig, resume: bool) -> bool:
+    """Create the run dir, or check a resumed one matches; True if it was created now."""
+    saved = out / "config.yaml"
+    if resume and saved.is_file():
+        old = to_dict(build(load_yaml(saved)))
+        new = to_dict(cfg)
+        old["train"]["progress"] = new["train"]["progress"]
+        diff = [f"{s}.{k}" for s in new for k in new[s] if old[s].get(k) != new[s][k]]
+        if diff:
+            raise SeqarenaError(f"--resume: {out} was started with other settings ({', '.join(diff[:5])}); "
+                                f"use the same command or a new --out")  # fmt: skip
+        if (out / "results.json").is_file():
+            raise SeqarenaError(f"{out} already finished; its results are in {out / 'results.json'}")
+        return False
+    if out.exists() and any(out.iterdir()):
+        if resume:
+            raise SeqarenaError(f"--resume: {out} holds no run config.yaml to resume; choose another --out")
+        raise SeqarenaError(f"{out} already exists; pass --resume to continue that run or choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    return True
+
+
+def train(config: RunConfig | dict | str | Path, out: str | Path, *, overrides: list[str] | None = None,
+          resume: bool = False, log: Callable[[str], None] = print) -> RunResult:  # fmt: skip
+    """Train one model on one task; validate everything first, then write the run directory."""
+    cfg = resolve(config, overrides)
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    device = resolve_device(cfg.train.device)
+    precision = resolve_precision(cfg.train.precision, device)
+    task = get_task(cfg.task.name)(cfg)  # loads and checks the data; resolves dataset defaults into cfg
+    torch.manual_seed(cfg.train.seed)
+    model = task.build_model().to(device)
+    model.grad_checkpointing = cfg.train.grad_checkpointing
+    out = Path(out)
+    created = _prepare_dir(out, cfg, resume)
+    try:
+        dump_yaml(cfg, out / "config.yaml")
+        env = environment(torch.get_num_threads(), device, precision)
+        info = {"seed": cfg.train.seed, "params": count_params(model), "data": {"name": cfg.task.data,
+                "sha256": task.data_sha256, "values_sha256": task.series.checksum()}, "environment": env}  # fmt: skip
+        write_json(out / "run.json", info)
+        log(f"{cfg.model.name} on {cfg.task.data}: {info['params']:,} parameters, {task.n_train():,} training "
+            f"windows, {env['threads']} threads, {precision[0]} ({precision[1]})")  # fmt: skip
+        state: dict[str, Any] = {"history": []}
+        if model.net.capabilities().trainable and count_params(model) > 0:
+            state = fit(task, model, cfg.train, out, device, precision[0], cfg.eval.batch_size, log)
+        save_model(model, str(out / "model.safetensors"))
+        write_json(out / "task.json", task.artifacts())
+        results = {s: task.evaluate(model, s, cfg.eval.batch_size, device) for s in ("val", "test")}
+        timing = {k: state.get(k) for k in ("train_seconds", "time_to_best", "best_epoch", "step")}
+        write_json(out / "results.json", {**results, "training": timing, "params": info["params"]})
+    except BaseException:
+        if created and not (out / "checkpoint" / "latest.json").exists():
+            shutil.rmtree(out, ignore_errors=True)  # nothing worth resuming: leave no half-written run behind
+        raise
+    return RunResult(out, cfg, results, state["history"], info["params"])
+
+
+@dataclass
+class LoadedRun:
+    run_dir: Path
+    config: RunConfig
+    model: ForecastModel
+    artifacts: dict[str, Any]
+
+
+def load(run_dir: str | Path) -> LoadedRun:
+    """Rebuild a finished run's model from config.yaml + task.json + model.safetensors (no pickle)."""
+    run_dir = Path(run_dir)
+    for name in ("config.yaml", "task.json", "model.safetensors"):
+        if not (run_dir / name).is_file():
+            raise SeqarenaError(f"{run_dir} is not a finished run (no {name}); train it first or finish it with "
+                                f"--resume")  # fmt: skip
+    cfg = build(load_yaml(run_dir / "config.yaml"))
+    art = json.loads((run_dir / "task.json").read_text())
+    spec = ForecastSpec(art["lookback"], art["horizon"], len(art["in_columns"]), art["period"])
+    out_idx = [art["in_columns"].index(c) for c in art["out_columns"]]
+    from seqarena.tasks.forecast import make_model
+
+    model = make_model(cfg, spec, out_idx)
+    load_model(model, str(run_dir / "model.safetensors"))
+    model.eval()
+    return LoadedRun(run_dir, cfg, model, art)
+
+
+def evaluate(run_dir: str | Path, split: str = "test") -> dict[str, float]:
+    run = load(run_dir)
+    task = ForecastTask(run.config)
+    started = time.perf_counter()
+    metrics = task.evaluate(run.model, split, run.config.eval.batch_size, torch.device("cpu"))
+    return {**metrics, "seconds": round(time.perf_counter() - started, 3)}

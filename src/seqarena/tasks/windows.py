@@ -1,0 +1,86 @@
+"""Chronological splits, train-only z-scoring and stride-1 lookback/horizon windows for forecasting."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from seqarena.errors import DataError
+
+SPLITS = ("train", "val", "test")
+
+
+def split_bounds(n_rows: int, split: tuple, lookback: int) -> dict[str, tuple[int, int]]:
+    """Row ranges per split; val and test start `lookback` rows early so their first window has full context.
+
+    `split` is row counts (ETT's 12/4/4 months) or ratios (0.7/0.1/0.2, the rest of the literature)."""
+    if all(isinstance(s, float) for s in split):
+        n_train, n_test = int(n_rows * split[0]), int(n_rows * split[2])
+        n_val = n_rows - n_train - n_test
+    else:
+        n_train, n_val, n_test = split
+        if n_train + n_val + n_test > n_rows:
+            raise DataError(f"the series has {n_rows} rows, fewer than its split needs ({n_train + n_val + n_test})")
+    return {
+        "train": (0, n_train),
+        "val": (max(n_train - lookback, 0), n_train + n_val),
+        "test": (max(n_train + n_val - lookback, 0), n_train + n_val + n_test),
+    }
+
+
+@dataclass
+class Scaler:
+    """Per-column z-score fitted on the training rows only."""
+
+    mean: np.ndarray  # (C,)
+    std: np.ndarray  # (C,)
+
+    @classmethod
+    def fit(cls, values: np.ndarray) -> Scaler:
+        std = values.std(axis=0)
+        return cls(values.mean(axis=0), np.where(std > 1e-12, std, 1.0))
+
+    def transform(self, values: np.ndarray) -> np.ndarray:
+        return (values - self.mean) / self.std
+
+    def to_json(self) -> dict:
+        return {"mean": self.mean.tolist(), "std": self.std.tolist()}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Scaler:
+        return cls(np.asarray(data["mean"], dtype=np.float64), np.asarray(data["std"], dtype=np.float64))
+
+
+class Windows:
+    """All stride-1 windows of one split: x (L, C_in) followed by y (H, C_out)."""
+
+    def __init__(self, rows: torch.Tensor, lookback: int, horizon: int, out_idx: list[int]) -> None:
+        self.rows = rows  # (N, C) scaled float32
+        self.lookback, self.horizon = lookback, horizon
+        self.out_idx = torch.tensor(out_idx)
+        self.count = max(rows.shape[0] - lookback - horizon + 1, 0)
+        self._view = rows.unfold(0, lookback + horizon, 1)  # (count, C, L + H), no copy
+
+    def __len__(self) -> int:
+        return self.count
+
+    def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        win = self._view[idx].transpose(1, 2)  # (b, L + H, C)
+        return win[:, : self.lookback], win[:, self.lookback :, self.out_idx]  # (b, L, C), (b, H, C_out)
+
+    def iterate(self, batch_size: int, generator: torch.Generator | None = None):
+        """Batches in order (generator None: evaluation, last partial batch kept) or shuffled (training)."""
+        order = torch.randperm(self.count, generator=generator) if generator is not None else torch.arange(self.count)
+        for start in range(0, self.count, batch_size):
+            yield self.batch(order[start : start + batch_size])
+
+
+def check_lengths(bounds: dict[str, tuple[int, int]], lookback: int, horizon: int, name: str) -> None:
+    for split, (lo, hi) in bounds.items():
+        if hi - lo < lookback + horizon:
+            raise DataError(
+                f"{name}: the {split} split has {hi - lo} rows, fewer than task.lookback + task.horizon "
+                f"({lookback} + {horizon}); use a shorter lookback/horizon or a longer series"
+            )

@@ -1,0 +1,73 @@
+"""Checkpoints without pickle: weights and optimizer tensors in safetensors, everything else in JSON.
+
+Each epoch is written to its own folder, then `latest.json` is atomically switched to it, so a kill at any
+moment leaves either the old or the new checkpoint, never a mix."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, load_model, save_file, save_model
+from torch import nn
+
+
+def write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    sd = optimizer.state_dict()
+    tensors, scalars = {}, {}
+    for idx, slots in sd["state"].items():
+        for key, value in slots.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{idx}.{key}"] = value.detach().contiguous().cpu()
+            elif value is not None:
+                scalars[f"{idx}.{key}"] = value
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def load_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    state: dict[int, dict[str, Any]] = {}
+    for flat, value in [*tensors.items(), *meta["scalars"].items()]:
+        idx, key = flat.split(".", 1)
+        state.setdefault(int(idx), {})[key] = value
+    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+def save_checkpoint(root: Path, model: nn.Module, optimizer: torch.optim.Optimizer, best: dict[str, torch.Tensor],
+                    train_state: dict[str, Any]) -> None:  # fmt: skip
+    root.mkdir(parents=True, exist_ok=True)
+    name = f"epoch-{train_state['epoch']:05d}"
+    folder = root / name
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    save_model(model, str(folder / "model.safetensors"))
+    tensors, meta = optimizer_tensors(optimizer)
+    save_file(tensors, str(folder / "optimizer.safetensors"))
+    save_file({k: v.contiguous() for k, v in best.items()}, str(folder / "best.safetensors"))
+    write_json(folder / "state.json", {**train_state, "optimizer": meta})
+    write_json(root / "latest.json", {"folder": name})
+    for old in root.glob("epoch-*"):
+        if old.name != name:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def load_checkpoint(root: Path, model: nn.Module, optimizer: torch.optim.Optimizer
+                    ) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:  # fmt: skip
+    """Restore model and optimizer in place; return (train state, best weights), or None without a checkpoint."""
+    pointer = root / "latest.json"
+    if not pointer.is_file():
+        return None
+    folder = root / json.loads(pointer.read_text())["folder"]
+    load_model(model, str(folder / "model.safetensors"))
+    state = json.loads((folder / "state.json").read_text())
+    load_optimizer(optimizer, load_file(str(folder / "optimizer.safetensors")), state.pop("optimizer"))
+    return state, load_file(str(folder / "best.safetensors"))

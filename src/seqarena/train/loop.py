@@ -1,0 +1,163 @@
+"""The only training loop. Read top to bottom: per epoch, seed -> shuffle -> steps -> validate -> early stop ->
+checkpoint. Every epoch's randomness derives from (seed, epoch), so a run resumed from its last checkpoint
+continues exactly as the uninterrupted run would have."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+
+from seqarena.config import TrainConfig
+from seqarena.errors import SeqarenaError
+from seqarena.train.checkpoint import load_checkpoint, save_checkpoint, write_json
+from seqarena.train.optim import build_optimizer, lr_factor, set_lr
+from seqarena.train.precision import autocast_context
+
+
+class TrainableTask(Protocol):
+    def n_train(self) -> int: ...
+    def train_batches(self, batch_size: int, generator: torch.Generator) -> Any: ...
+    def loss(self, model: nn.Module, batch: Any) -> torch.Tensor: ...
+    def evaluate(self, model: nn.Module, split: str, batch_size: int, device: torch.device) -> dict[str, float]: ...
+
+
+class TrainingDiverged(SeqarenaError):
+    pass
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    return (seed * 1_000_003 + epoch * 7919) % (2**63 - 1)
+
+
+def _to_device(batch: Any, device: torch.device) -> Any:
+    if device.type == "cpu":
+        return batch
+    return tuple(t.to(device, non_blocking=True) for t in batch)
+
+
+def fit(task: TrainableTask, model: nn.Module, cfg: TrainConfig, run_dir: Path, device: torch.device,
+        precision: str, eval_batch: int, log: Callable[[str], None]) -> dict[str, Any]:  # fmt: skip
+    """Train `model` in place; return the final train state (history, best epoch, timings)."""
+    optimizer = build_optimizer(model, cfg)
+    steps_per_epoch = math.ceil(task.n_train() / cfg.batch_size)
+    total_steps = min(cfg.max_steps or 1 << 62, steps_per_epoch * cfg.max_epochs)
+    state: dict[str, Any] = {"epoch": 0, "step": 0, "best_val": math.inf, "best_epoch": -1, "bad_epochs": 0,
+                             "plateau_factor": 1.0, "plateau_best": math.inf, "stopped": False, "history": [],
+                             "train_seconds": 0.0, "time_to_best": 0.0}  # fmt: skip
+    best = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    restored = load_checkpoint(run_dir / "checkpoint", model, optimizer)
+    if restored is not None:
+        state, best = restored
+        log(f"resumed from the checkpoint after epoch {state['epoch']} (step {state['step']})")
+    bar = _Progress(cfg.progress and sys.stdout.isatty(), steps_per_epoch)
+    while state["epoch"] < cfg.max_epochs and not state["stopped"] and state["step"] < total_steps:
+        epoch = state["epoch"]
+        torch.manual_seed(epoch_seed(cfg.seed, epoch))
+        generator = torch.Generator().manual_seed(epoch_seed(cfg.seed, epoch))
+        model.train()
+        started, loss_sum, seen, lr = time.perf_counter(), torch.zeros((), dtype=torch.float64), 0, cfg.lr
+        bar.start(epoch + 1, cfg.max_epochs)
+        for batch in task.train_batches(cfg.batch_size, generator):
+            batch = _to_device(batch, device)
+            lr = set_lr(optimizer, cfg.lr, lr_factor(cfg, state["step"], epoch, total_steps, state["plateau_factor"]))
+            with autocast_context(device, precision):
+                loss = task.loss(model, batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.clip_norm:
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_norm)
+            optimizer.step()
+            n = len(batch[0])
+            loss_sum += loss.detach().double().cpu() * n
+            seen += n
+            state["step"] += 1
+            bar.advance()
+            if state["step"] >= total_steps:
+                break
+        seconds = time.perf_counter() - started
+        train_loss = float(loss_sum) / max(seen, 1)
+        if not math.isfinite(train_loss):
+            raise TrainingDiverged(f"training diverged (loss {train_loss}) in epoch {epoch + 1}; lower train.lr "
+                                   f"or set train.clip_norm")  # fmt: skip
+        val = task.evaluate(model, "val", eval_batch, device)
+        state["train_seconds"] += seconds
+        record = {"epoch": epoch + 1, "step": state["step"], "train_loss": train_loss,
+                  **{f"val_{k}": v for k, v in val.items() if k != "windows"}, "lr": lr, "seconds": round(seconds, 4),
+                  "samples_per_s": round(seen / max(seconds, 1e-9), 2), "threads": torch.get_num_threads()}  # fmt: skip
+        _update_stopping(state, cfg, val["loss"], model, best)
+        state["history"].append(record)
+        state["epoch"] = epoch + 1
+        bar.stop()
+        log(_epoch_line(record, cfg.max_epochs))
+        save_checkpoint(run_dir / "checkpoint", model, optimizer, best, state)
+        _write_metrics(run_dir / "metrics.jsonl", state["history"])
+    model.load_state_dict(best)
+    return state
+
+
+def _update_stopping(state: dict[str, Any], cfg: TrainConfig, val_loss: float, model: nn.Module,
+                     best: dict[str, torch.Tensor]) -> None:  # fmt: skip
+    if val_loss < state["best_val"]:
+        state.update(best_val=val_loss, best_epoch=state["epoch"] + 1, bad_epochs=0,
+                     time_to_best=state["train_seconds"])  # fmt: skip
+        for k, v in model.state_dict().items():
+            best[k] = v.detach().clone()
+    else:
+        state["bad_epochs"] += 1
+        if cfg.patience is not None and state["bad_epochs"] >= cfg.patience:
+            state["stopped"] = True
+    if val_loss < state["plateau_best"]:
+        state["plateau_best"] = val_loss
+    elif cfg.schedule == "plateau":
+        state["plateau_factor"] *= cfg.gamma
+
+
+def _write_metrics(path: Path, history: list[dict[str, Any]]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("".join(_json_line(r) for r in history), encoding="utf-8")
+    tmp.replace(path)
+
+
+def _json_line(record: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(record) + "\n"
+
+
+def _epoch_line(r: dict[str, Any], max_epochs: int) -> str:
+    return (f"epoch {r['epoch']}/{max_epochs}  train_loss {r['train_loss']:.4f}  val_loss {r['val_loss']:.4f}  "
+            f"lr {r['lr']:.2e}  {r['seconds']:.1f}s  {r['samples_per_s']:.0f} samples/s")  # fmt: skip
+
+
+class _Progress:
+    """A rich progress bar for a terminal; nothing otherwise (per-epoch lines are logged either way)."""
+
+    def __init__(self, enabled: bool, total: int) -> None:
+        self.enabled, self.total, self.bar, self.task = enabled, total, None, None
+
+    def start(self, epoch: int, max_epochs: int) -> None:
+        if self.enabled:
+            from rich.progress import Progress
+
+            self.bar = Progress(transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task(f"epoch {epoch}/{max_epochs}", total=self.total)
+
+    def advance(self) -> None:
+        if self.bar is not None:
+            self.bar.advance(self.task)
+
+    def stop(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+
+__all__ = ["fit", "write_json", "TrainingDiverged", "epoch_seed"]

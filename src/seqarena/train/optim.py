@@ -1,0 +1,60 @@
+"""Optimizers with layer-wise learning rates and weight decay on matrices only; warmup + decay schedules."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from seqarena.config import TrainConfig
+from seqarena.errors import ConfigError
+
+
+def _multiplier(name: str, lr_mult: dict[str, float]) -> float:
+    matches = [p for p in lr_mult if name == p or name.startswith(p + ".")]
+    return lr_mult[max(matches, key=len)] if matches else 1.0
+
+
+def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """Groups by (lr multiplier, decay?): weight decay applies to weight matrices, never to biases or norms."""
+    names = [n for n, p in model.named_parameters() if p.requires_grad]
+    for prefix in cfg.lr_mult:
+        if not any(n == prefix or n.startswith(prefix + ".") for n in names):
+            tops = sorted({n.split(".")[0] for n in names} | {".".join(n.split(".")[:2]) for n in names})
+            raise ConfigError(f"train.lr_mult prefix '{prefix}' matches no parameter (prefixes: {', '.join(tops)})")
+    groups: dict[tuple[float, bool], list[torch.nn.Parameter]] = {}
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            key = (_multiplier(name, cfg.lr_mult), param.ndim >= 2)
+            groups.setdefault(key, []).append(param)
+    param_groups = [
+        {"params": ps, "lr": cfg.lr * mult, "lr_mult": mult, "weight_decay": cfg.weight_decay if decay else 0.0}
+        for (mult, decay), ps in sorted(groups.items())
+    ]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(param_groups, lr=cfg.lr, momentum=cfg.momentum)
+    params = [p for g in param_groups for p in g["params"]]
+    device_ok = all(p.device.type in ("cpu", "cuda") and p.dtype == torch.float32 for p in params)
+    return torch.optim.AdamW(param_groups, lr=cfg.lr, fused=device_ok or None)
+
+
+def lr_factor(cfg: TrainConfig, step: int, epoch: int, total_steps: int, plateau_factor: float) -> float:
+    """The schedule's multiplier of train.lr at optimizer step `step` (0-based) of epoch `epoch`."""
+    if cfg.warmup_steps and step < cfg.warmup_steps:
+        return (step + 1) / cfg.warmup_steps
+    if cfg.schedule == "cosine":
+        span = max(total_steps - cfg.warmup_steps, 1)
+        progress = min(max(step - cfg.warmup_steps, 0) / span, 1.0)
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+    if cfg.schedule == "step":
+        return cfg.gamma ** (epoch // max(cfg.step_epochs, 1))
+    if cfg.schedule == "plateau":
+        return plateau_factor
+    return 1.0
+
+
+def set_lr(optimizer: torch.optim.Optimizer, base_lr: float, factor: float) -> float:
+    for group in optimizer.param_groups:
+        group["lr"] = base_lr * group["lr_mult"] * factor
+    return base_lr * factor
