@@ -25,9 +25,9 @@ from seqarena.errors import SeqarenaError
 from seqarena.models.base import ForecastSpec, count_params
 from seqarena.registry import get_task
 from seqarena.tasks.forecast import ForecastModel, ForecastTask
-from seqarena.train.checkpoint import write_json
-from seqarena.train.loop import fit
-from seqarena.train.precision import resolve_device, resolve_precision
+from seqarena.training.checkpoint import write_json
+from seqarena.training.loop import fit
+from seqarena.training.precision import resolve_device, resolve_precision
 
 
 @dataclass

@@ -86,6 +86,7 @@ class ForecastTask:
                         self.bounds.items()}  # fmt: skip
         diffs = np.abs(np.diff(train_rows[:, self.out_idx], axis=0))  # in-sample one-step naive errors
         self.mase_scale = np.where(diffs.mean(0) > 1e-12, diffs.mean(0), 1.0) if len(diffs) else np.ones(1)
+        self.mape_floor = torch.tensor(0.01 * np.abs(train_rows[:, self.out_idx]).mean(0), dtype=torch.float64)
         self.spec = ForecastSpec(tc.lookback, tc.horizon, len(self.in_columns), self.info.period)
 
     def build_model(self) -> ForecastModel:
@@ -123,7 +124,7 @@ class ForecastTask:
             sums["ae_orig"] += float(e_orig.sum())
             sums["se_orig"] += float((e_orig**2).sum())
             sums["ase"] += float((e_orig / scale).sum())
-            nz = y_orig.abs() > 1e-8
+            nz = y_orig.abs() > self.mape_floor  # near-zero targets make a percentage meaningless
             sums["ape"] += float((e_orig[nz] / y_orig.abs()[nz]).sum())
             sums["ape_n"] += int(nz.sum())
             denom = p_orig.abs() + y_orig.abs()
@@ -145,13 +146,26 @@ class ForecastTask:
         """What `predict` needs, saved as JSON beside the weights."""
         freq = None
         if self.series.time is not None and len(self.series.time) > 2:
-            freq = pd.infer_freq(self.series.time[-min(len(self.series.time), 50) :])
+            freq = _freq(self.series.time)
         return {
             "in_columns": self.in_columns, "out_columns": self.out_columns, "target": self.target,
             "scaler": self.scaler.to_json(), "lookback": self.spec.lookback, "horizon": self.spec.horizon,
             "period": self.spec.period, "freq": freq, "mase_scale": self.mase_scale.tolist(),
             "splits": {s: {"rows": list(self.bounds[s]), "windows": len(self.windows[s])} for s in SPLITS},
         }  # fmt: skip
+
+
+def _freq(time: pd.DatetimeIndex) -> str | None:
+    """The series' frequency as a pandas alias, from its last timestamps (None if irregular)."""
+    if len(time) < 3:
+        return None
+    tail = time[-min(len(time), 50) :]
+    try:
+        with pd.option_context("future.infer_freq_returns_offset", True):  # pandas >= 3.1 warns otherwise
+            freq = pd.infer_freq(tail)
+    except (KeyError, pd.errors.OptionError):
+        freq = pd.infer_freq(tail)
+    return pd.tseries.frequencies.to_offset(freq).freqstr if freq is not None else None
 
 
 def make_model(cfg: RunConfig, spec: ForecastSpec, out_idx: list[int]) -> ForecastModel:
@@ -181,7 +195,7 @@ def predict_frame(model: nn.Module, art: dict[str, Any], frame: pd.DataFrame, so
     pred = model(x)[0].double().numpy() * scaler.std[out_idx] + scaler.mean[out_idx]  # (H, C_out)
     result = pd.DataFrame(pred, columns=art["out_columns"])
     if series.time is not None:
-        freq = art.get("freq") or pd.infer_freq(series.time[-min(len(series.time), 50) :])
+        freq = art.get("freq") or _freq(series.time)
         step = pd.tseries.frequencies.to_offset(freq) if freq else series.time[-1] - series.time[-2]
         times = [series.time[-1] + step * (i + 1) for i in range(len(result))]
         result.insert(0, "date", times)

@@ -16,9 +16,9 @@ from torch import nn
 
 from seqarena.config import TrainConfig
 from seqarena.errors import SeqarenaError
-from seqarena.train.checkpoint import load_checkpoint, save_checkpoint, write_json
-from seqarena.train.optim import build_optimizer, lr_factor, set_lr
-from seqarena.train.precision import autocast_context
+from seqarena.training.checkpoint import load_checkpoint, save_checkpoint, write_json
+from seqarena.training.optim import build_optimizer, lr_factor, set_lr
+from seqarena.training.precision import autocast_context
 
 
 class TrainableTask(Protocol):
