@@ -23,8 +23,14 @@ def test_yaml_strings_are_coerced_to_field_types(tmp_path) -> None:
 
 def test_dotted_overrides_and_round_trip(tmp_path) -> None:
     raw: dict = {}
-    for item in ("train.lr=3e-3", "model.name=transformer", "model.num_heads=2", "task.target=null",
-                 "train.lr_mult.net=0.5", "train.clip_norm=none"):  # fmt: skip
+    for item in (
+        "train.lr=3e-3",
+        "model.name=transformer",
+        "model.num_heads=2",
+        "task.target=null",
+        "train.lr_mult.net=0.5",
+        "train.clip_norm=none",
+    ):
         set_dotted(raw, item)
     cfg = build(raw)
     assert cfg.model.num_heads == 2 and cfg.train.lr_mult == {"net": 0.5} and cfg.train.clip_norm is None

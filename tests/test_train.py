@@ -88,9 +88,16 @@ def test_layer_wise_learning_rates_and_decay_groups() -> None:
 
 
 def test_schedules_step_and_plateau_and_sgd_train(tmp_path) -> None:
-    for i, extra in enumerate(({"schedule": "step", "optimizer": "sgd", "lr": 0.05}, {"schedule": "plateau"},
-                               {"grad_checkpointing": True, "warmup_steps": 20, "lr_mult": {"net": 0.5}})):  # fmt: skip
-        result = seqarena.train(tiny("gru", train={**extra, "max_epochs": 2, "batch_size": 64}), tmp_path / str(i), log=lambda _: None)
+    for i, extra in enumerate(
+        (
+            {"schedule": "step", "optimizer": "sgd", "lr": 0.05},
+            {"schedule": "plateau"},
+            {"grad_checkpointing": True, "warmup_steps": 20, "lr_mult": {"net": 0.5}},
+        )
+    ):
+        result = seqarena.train(
+            tiny("gru", train={**extra, "max_epochs": 2, "batch_size": 64}), tmp_path / str(i), log=lambda _: None
+        )
         assert math.isfinite(result.results["test"]["mse"])
 
 

@@ -14,8 +14,12 @@ import typer
 
 from seqarena.errors import SeqarenaError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Train, compare and ship sequence models on your own data.")  # fmt: skip
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Train, compare and ship sequence models on your own data.",
+)
 
 
 def _log(message: str) -> None:
@@ -39,8 +43,16 @@ def models() -> None:
         cap = net.capabilities()
         size = f"{count_params(net):,}" + (" (96->96, 7 ch)" if cls.kind == "forecaster" else "")
         yes = {True: "yes", False: "-"}
-        table.add_row(name, cap.family, cap.kind, yes[cap.causal], yes[cap.bidirectional], yes[cap.stateful], size,
-                      ",".join(cap.tasks))  # fmt: skip
+        table.add_row(
+            name,
+            cap.family,
+            cap.kind,
+            yes[cap.causal],
+            yes[cap.bidirectional],
+            yes[cap.stateful],
+            size,
+            ",".join(cap.tasks),
+        )
     Console(width=140).print(table)
 
 
@@ -52,10 +64,18 @@ def datasets() -> None:
 
     from seqarena.data.registry import DATASETS, status
 
-    table = Table("dataset", "task", "lookback/horizon", "period", "licence", "available", "description")
+    table = Table("dataset", "task", "rows x cols", "lookback/horizon", "period", "licence", "available", "description")
     for info in DATASETS.values():
-        table.add_row(info.name, info.task, f"{info.lookback}/{info.horizon}", str(info.period), info.licence,
-                      status(info), info.description)  # fmt: skip
+        table.add_row(
+            info.name,
+            info.task,
+            f"{info.shape[0]:,} x {info.shape[1]}" if info.shape[0] else "configurable",
+            f"{info.lookback}/{info.horizon}",
+            str(info.period),
+            info.licence,
+            status(info),
+            info.description,
+        )
     Console(width=160).print(table)
 
 
@@ -63,7 +83,9 @@ def datasets() -> None:
 def train(
     config: Annotated[Path | None, typer.Argument(help="a YAML run config (optional)")] = None,
     task: Annotated[str | None, typer.Option(help="task name, e.g. forecast")] = None,
-    data: Annotated[str | None, typer.Option(help="a registered dataset (see `seqarena datasets`) or a CSV path")] = None,
+    data: Annotated[
+        str | None, typer.Option(help="a registered dataset (see `seqarena datasets`) or a CSV path")
+    ] = None,
     model: Annotated[str | None, typer.Option(help="a registered model (see `seqarena models`)")] = None,
     out: Annotated[Path | None, typer.Option(help="run directory (default runs/<model>-<data>-<time>)")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="override any field: --set train.lr=3e-3")] = None,
@@ -117,8 +139,9 @@ def predict(
     run = load(run_dir)
     read_csv(input, run.config.task.time_column)  # the same checks as training data: path, emptiness, format
     frame = pd.read_csv(input)
-    result = predict_frame(run.model, run.artifacts, frame, str(input), run.config.task.time_column,
-                           run.config.task.fill)  # fmt: skip
+    result = predict_frame(
+        run.model, run.artifacts, frame, str(input), run.config.task.time_column, run.config.task.fill
+    )
     output.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.")
     with os.fdopen(fd, "w") as fh:

@@ -57,11 +57,18 @@ def environment(threads: int, device: torch.device, precision: tuple[str, str]) 
     import numpy
 
     return {
-        "seqarena": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
-        "python": platform.python_version(), "platform": platform.platform(), "processor": platform.machine(),
-        "threads": threads, "device": str(device), "cuda": torch.cuda.get_device_name() if device.type == "cuda" else None,
-        "precision": precision[0], "precision_reason": precision[1],
-    }  # fmt: skip
+        "seqarena": __version__,
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "processor": platform.machine(),
+        "threads": threads,
+        "device": str(device),
+        "cuda": torch.cuda.get_device_name() if device.type == "cuda" else None,
+        "precision": precision[0],
+        "precision_reason": precision[1],
+    }
 
 
 def _prepare_dir(out: Path, cfg: RunConfig, resume: bool) -> bool:
@@ -73,8 +80,10 @@ def _prepare_dir(out: Path, cfg: RunConfig, resume: bool) -> bool:
         old["train"]["progress"] = new["train"]["progress"]
         diff = [f"{s}.{k}" for s in new for k in new[s] if old[s].get(k) != new[s][k]]
         if diff:
-            raise SeqarenaError(f"--resume: {out} was started with other settings ({', '.join(diff[:5])}); "
-                                f"use the same command or a new --out")  # fmt: skip
+            raise SeqarenaError(
+                f"--resume: {out} was started with other settings ({', '.join(diff[:5])}); "
+                f"use the same command or a new --out"
+            )
         if (out / "results.json").is_file():
             raise SeqarenaError(f"{out} already finished; its results are in {out / 'results.json'}")
         return False
@@ -86,8 +95,14 @@ def _prepare_dir(out: Path, cfg: RunConfig, resume: bool) -> bool:
     return True
 
 
-def train(config: RunConfig | dict | str | Path, out: str | Path, *, overrides: list[str] | None = None,
-          resume: bool = False, log: Callable[[str], None] = print) -> RunResult:  # fmt: skip
+def train(
+    config: RunConfig | dict | str | Path,
+    out: str | Path,
+    *,
+    overrides: list[str] | None = None,
+    resume: bool = False,
+    log: Callable[[str], None] = print,
+) -> RunResult:
     """Train one model on one task; validate everything first, then write the run directory."""
     cfg = resolve(config, overrides)
     if cfg.train.threads:
@@ -103,11 +118,17 @@ def train(config: RunConfig | dict | str | Path, out: str | Path, *, overrides: 
     try:
         dump_yaml(cfg, out / "config.yaml")
         env = environment(torch.get_num_threads(), device, precision)
-        info = {"seed": cfg.train.seed, "params": count_params(model), "data": {"name": cfg.task.data,
-                "sha256": task.data_sha256, "values_sha256": task.series.checksum()}, "environment": env}  # fmt: skip
+        info = {
+            "seed": cfg.train.seed,
+            "params": count_params(model),
+            "data": {"name": cfg.task.data, "sha256": task.data_sha256, "values_sha256": task.series.checksum()},
+            "environment": env,
+        }
         write_json(out / "run.json", info)
-        log(f"{cfg.model.name} on {cfg.task.data}: {info['params']:,} parameters, {task.n_train():,} training "
-            f"windows, {env['threads']} threads, {precision[0]} ({precision[1]})")  # fmt: skip
+        log(
+            f"{cfg.model.name} on {cfg.task.data}: {info['params']:,} parameters, {task.n_train():,} training "
+            f"windows, {env['threads']} threads, {precision[0]} ({precision[1]})"
+        )
         state: dict[str, Any] = {"history": []}
         if model.net.capabilities().trainable and count_params(model) > 0:
             state = fit(task, model, cfg.train, out, device, precision[0], cfg.eval.batch_size, log)
@@ -136,8 +157,9 @@ def load(run_dir: str | Path) -> LoadedRun:
     run_dir = Path(run_dir)
     for name in ("config.yaml", "task.json", "model.safetensors"):
         if not (run_dir / name).is_file():
-            raise SeqarenaError(f"{run_dir} is not a finished run (no {name}); train it first or finish it with "
-                                f"--resume")  # fmt: skip
+            raise SeqarenaError(
+                f"{run_dir} is not a finished run (no {name}); train it first or finish it with --resume"
+            )
     cfg = build(load_yaml(run_dir / "config.yaml"))
     art = json.loads((run_dir / "task.json").read_text())
     spec = ForecastSpec(art["lookback"], art["horizon"], len(art["in_columns"]), art["period"])

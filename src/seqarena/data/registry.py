@@ -14,7 +14,9 @@ from seqarena.data.timeseries import Series, read_csv
 from seqarena.errors import DataError
 
 _ETT_URL = "https://raw.githubusercontent.com/zhouhaoyi/ETDataset/main/ETT-small/{}.csv"
-_TSLIB_ZIP = "https://github.com/aspire-zero/long_term_forecast_data/raw/e9ac8b3ea5521219ece2b5d1baa7c09d4b6fd24a/{}.zip"
+_TSLIB_ZIP = (
+    "https://github.com/aspire-zero/long_term_forecast_data/raw/e9ac8b3ea5521219ece2b5d1baa7c09d4b6fd24a/{}.zip"
+)
 _ETT_LICENCE = "CC BY-ND 4.0"
 _ETT_CITE = "Zhou et al., Informer, AAAI 2021"
 _TSLIB_CITE = "Wu et al., Autoformer, NeurIPS 2021"
@@ -39,25 +41,47 @@ class DatasetInfo:
     horizon: int = 96
     target: str | None = None
     fill: str | None = None  # the fill the source needs (embedded co2 has gaps)
+    shape: tuple[int, int] = (0, 0)  # rows x numeric columns, for listings
     defaults: dict[str, Any] = field(default_factory=dict)
 
 
 def _ett(name: str, sha: str, hourly: bool) -> DatasetInfo:
     unit = 1 if hourly else 4
+    rows = 17420 * unit
     return DatasetInfo(
-        name=name, task="forecast", licence=_ETT_LICENCE, citation=_ETT_CITE, source="file",
+        name=name,
+        task="forecast",
+        licence=_ETT_LICENCE,
+        citation=_ETT_CITE,
+        source="file",
         description=f"electricity transformer, {'hourly' if hourly else '15-minute'}, 7 variables, target OT",
-        folder="ett-small", filename=f"{name}.csv", url=_ETT_URL.format(name), sha256=sha,
-        split=(8640 * unit, 2880 * unit, 2880 * unit), period=24 * unit, target="OT",
-    )  # fmt: skip
+        folder="ett-small",
+        filename=f"{name}.csv",
+        url=_ETT_URL.format(name),
+        sha256=sha,
+        split=(8640 * unit, 2880 * unit, 2880 * unit),
+        period=24 * unit,
+        target="OT",
+        shape=(rows, 7),
+    )
 
 
 def _tslib(name: str, folder: str, filename: str, sha: str, desc: str, licence: str, **kw: Any) -> DatasetInfo:
     return DatasetInfo(
-        name=name, task="forecast", description=desc, licence=licence, citation=_TSLIB_CITE, source="file",
-        folder=folder, filename=filename, url=_TSLIB_ZIP.format(folder), member=f"{folder}/{filename}",
-        sha256=sha, target="OT", **kw,
-    )  # fmt: skip
+        name=name,
+        task="forecast",
+        description=desc,
+        licence=licence,
+        citation=_TSLIB_CITE,
+        source="file",
+        folder=folder,
+        filename=filename,
+        url=_TSLIB_ZIP.format(folder),
+        member=f"{folder}/{filename}",
+        sha256=sha,
+        target="OT",
+        **kw,
+    )
 
 
 DATASETS: dict[str, DatasetInfo] = {
@@ -67,28 +91,63 @@ DATASETS: dict[str, DatasetInfo] = {
         _ett("ETTh2", "a3dc2c597b9218c7ce1cd55eb77b283fd459a1d09d753063f944967dd6b9218b", True),
         _ett("ETTm1", "6ce1759b1a18e3328421d5d75fadcb316c449fcd7cec32820c8dafda71986c9e", False),
         _ett("ETTm2", "db973ca252c6410a30d0469b13d696cf919648d0f3fd588c60f03fdbdbadd1fd", False),
-        _tslib("exchange_rate", "exchange_rate", "exchange_rate.csv",
-               "48b4d9d3d508f5104162e85b9a6042e3557fde11aa9f2944eba8c0d0efc89842",
-               "daily exchange rates of 8 currencies vs USD (LSTNet)", "none stated (research benchmark)", period=5),
-        _tslib("illness", "illness", "national_illness.csv",
-               "93601f64d2566dc796ca4305adad8b8560c2db1a1ff04543c3bd813a7263570a",
-               "weekly US influenza-like illness, 7 variables (CDC ILINet)", "US public domain (CDC)",
-               period=52, lookback=36, horizon=24),
-        _tslib("weather", "weather", "weather.csv",
-               "34ee981d07313e51da2a50bb600072c8ae4a69cb4b0651f4cb93a069d7a2ba63",
-               "Jena weather station 2020, 10-minute, 21 variables", "research use (MPI-BGC Jena)", period=144),
+        _tslib(
+            "exchange_rate",
+            "exchange_rate",
+            "exchange_rate.csv",
+            "48b4d9d3d508f5104162e85b9a6042e3557fde11aa9f2944eba8c0d0efc89842",
+            "daily exchange rates of 8 currencies vs USD (LSTNet)",
+            "none stated (research benchmark)",
+            period=5,
+            shape=(7588, 8),
+        ),
+        _tslib(
+            "illness",
+            "illness",
+            "national_illness.csv",
+            "93601f64d2566dc796ca4305adad8b8560c2db1a1ff04543c3bd813a7263570a",
+            "weekly US influenza-like illness, 7 variables (CDC ILINet)",
+            "US public domain (CDC)",
+            period=52,
+            lookback=36,
+            horizon=24,
+            shape=(966, 7),
+        ),
+        _tslib(
+            "weather",
+            "weather",
+            "weather.csv",
+            "34ee981d07313e51da2a50bb600072c8ae4a69cb4b0651f4cb93a069d7a2ba63",
+            "Jena weather station 2020, 10-minute, 21 variables",
+            "research use (MPI-BGC Jena)",
+            period=144,
+            shape=(52696, 21),
+        ),
         DatasetInfo(
-            name="co2", task="forecast", source="embedded", licence="public domain (NOAA), shipped with statsmodels",
+            name="co2",
+            task="forecast",
+            source="embedded",
+            licence="public domain (NOAA), shipped with statsmodels",
             citation="Keeling et al., Mauna Loa CO2 record; statsmodels.datasets.co2",
             description="weekly atmospheric CO2 at Mauna Loa 1958-2001, 2284 weeks; ships inside statsmodels",
-            period=52, lookback=104, horizon=52, fill="interpolate",
+            period=52,
+            lookback=104,
+            horizon=52,
+            fill="interpolate",
+            shape=(2284, 1),
         ),
         DatasetInfo(
-            name="synthetic", task="forecast", source="generated", licence="generated", citation="seqarena",
+            name="synthetic",
+            task="forecast",
+            source="generated",
+            licence="generated",
+            citation="seqarena",
             description="sum of sines + trend + noise; task.data_args: length, channels, noise, seed",
-            period=24, lookback=96, horizon=24,
+            period=24,
+            lookback=96,
+            horizon=24,
         ),
-    )  # fmt: skip
+    )
 }
 
 
@@ -141,8 +200,15 @@ def load(spec: str, data_args: dict[str, Any], time_column: str | None) -> tuple
     if is_path(spec):
         path = Path(spec).expanduser()
         series = read_csv(path, time_column)
-        info = DatasetInfo(name=path.stem, task="forecast", description=f"user file {path}", licence="user data",
-                           citation="", source="user", target=None)  # fmt: skip
+        info = DatasetInfo(
+            name=path.stem,
+            task="forecast",
+            description=f"user file {path}",
+            licence="user data",
+            citation="",
+            source="user",
+            target=None,
+        )
         return series, info, dl.sha256_file(path)
     info = get_info(spec)
     if data_args and info.source != "generated":

@@ -16,7 +16,9 @@ def generate(length: int = 4000, channels: int = 3, noise: float = 0.1, trend: f
     try:
         length, channels, noise, trend, seed = int(length), int(channels), float(noise), float(trend), int(seed)
     except (TypeError, ValueError):
-        raise DataError("task.data_args for synthetic data must be numbers (length, channels, noise, trend, seed)") from None
+        raise DataError(
+            "task.data_args for synthetic data must be numbers (length, channels, noise, trend, seed)"
+        ) from None
     if length < 16 or channels < 1:
         raise DataError("synthetic data needs task.data_args.length >= 16 and channels >= 1")
     rng = np.random.default_rng(seed)

@@ -45,7 +45,9 @@ class DLinear(SequenceModel):
         self.cfg = cfg
         self.kernel = min(cfg.kernel_size, spec.lookback) if cfg.decompose else 1
         self.seasonal = _TimeLinear(spec.lookback, spec.horizon, spec.channels, cfg.individual)
-        self.trend = _TimeLinear(spec.lookback, spec.horizon, spec.channels, cfg.individual) if self.kernel > 1 else None
+        self.trend = (
+            _TimeLinear(spec.lookback, spec.horizon, spec.channels, cfg.individual) if self.kernel > 1 else None
+        )
 
     def capabilities(self) -> Capabilities:
         return Capabilities(family="linear", kind="forecaster", causal=True)

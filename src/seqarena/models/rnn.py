@@ -98,7 +98,7 @@ class _Recurrent(SequenceModel):
             y, new = layer(x, self._pack(sub))
             x = x + self.drop(y)  # (B, T, D)
             news.append(self._unpack(new))
-        return x, tuple(torch.cat(parts, 0) for parts in zip(*news))
+        return x, tuple(torch.cat(parts, 0) for parts in zip(*news, strict=True))
 
     def _pack(self, state: State | None) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor] | None:
         if state is None:
@@ -117,8 +117,9 @@ class LSTM(_Recurrent):
 
     def _kernel(self, num_layers: int, dropout: float) -> nn.RNNBase:
         c = self.cfg
-        return nn.LSTM(c.d_model, self.hidden, num_layers, batch_first=True, dropout=dropout,
-                       bidirectional=c.bidirectional)  # fmt: skip
+        return nn.LSTM(
+            c.d_model, self.hidden, num_layers, batch_first=True, dropout=dropout, bidirectional=c.bidirectional
+        )
 
 
 @dataclass(kw_only=True)
@@ -133,8 +134,9 @@ class GRU(_Recurrent):
 
     def _kernel(self, num_layers: int, dropout: float) -> nn.RNNBase:
         c = self.cfg
-        return nn.GRU(c.d_model, self.hidden, num_layers, batch_first=True, dropout=dropout,
-                      bidirectional=c.bidirectional)  # fmt: skip
+        return nn.GRU(
+            c.d_model, self.hidden, num_layers, batch_first=True, dropout=dropout, bidirectional=c.bidirectional
+        )
 
 
 @register_model("rnn")
@@ -144,5 +146,12 @@ class VanillaRNN(_Recurrent):
 
     def _kernel(self, num_layers: int, dropout: float) -> nn.RNNBase:
         c = self.cfg
-        return nn.RNN(c.d_model, self.hidden, num_layers, nonlinearity=c.nonlinearity, batch_first=True,
-                      dropout=dropout, bidirectional=c.bidirectional)  # fmt: skip
+        return nn.RNN(
+            c.d_model,
+            self.hidden,
+            num_layers,
+            nonlinearity=c.nonlinearity,
+            batch_first=True,
+            dropout=dropout,
+            bidirectional=c.bidirectional,
+        )

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -63,6 +64,8 @@ class ForecastTask:
 
     def __init__(self, cfg: RunConfig, series: Series | None = None) -> None:
         tc = cfg.task
+        if datasets.is_path(tc.data):  # absolute, so the run can be evaluated from any directory
+            tc = replace(tc, data=str(Path(tc.data).expanduser().resolve()))
         loaded, self.info, self.data_sha256 = datasets.load(tc.data, tc.data_args, tc.time_column)
         series = fill_missing(series or loaded, tc.fill or self.info.fill)
         cfg.task = tc = replace(tc, lookback=tc.lookback or self.info.lookback, horizon=tc.horizon or self.info.horizon)
@@ -82,8 +85,9 @@ class ForecastTask:
         train_rows = values[: self.bounds["train"][1]]
         self.scaler = Scaler.fit(train_rows)
         scaled = torch.from_numpy(self.scaler.transform(values)).float()  # (N, C_in)
-        self.windows = {s: Windows(scaled[lo:hi], tc.lookback, tc.horizon, self.out_idx) for s, (lo, hi) in
-                        self.bounds.items()}  # fmt: skip
+        self.windows = {
+            s: Windows(scaled[lo:hi], tc.lookback, tc.horizon, self.out_idx) for s, (lo, hi) in self.bounds.items()
+        }
         diffs = np.abs(np.diff(train_rows[:, self.out_idx], axis=0))  # in-sample one-step naive errors
         self.mase_scale = np.where(diffs.mean(0) > 1e-12, diffs.mean(0), 1.0) if len(diffs) else np.ones(1)
         self.mape_floor = torch.tensor(0.01 * np.abs(train_rows[:, self.out_idx]).mean(0), dtype=torch.float64)
@@ -136,11 +140,16 @@ class ForecastTask:
         if count == 0:
             raise DataError(f"the {split} split has no windows")
         return {
-            "loss": sums["se"] / count, "mse": sums["se"] / count, "mae": sums["ae"] / count,
-            "mae_orig": sums["ae_orig"] / count, "rmse_orig": (sums["se_orig"] / count) ** 0.5,
-            "mape": 100 * sums["ape"] / max(sums["ape_n"], 1), "smape": 100 * sums["sape"] / max(sums["sape_n"], 1),
-            "mase": sums["ase"] / count, "windows": len(self.windows[split]),
-        }  # fmt: skip
+            "loss": sums["se"] / count,
+            "mse": sums["se"] / count,
+            "mae": sums["ae"] / count,
+            "mae_orig": sums["ae_orig"] / count,
+            "rmse_orig": (sums["se_orig"] / count) ** 0.5,
+            "mape": 100 * sums["ape"] / max(sums["ape_n"], 1),
+            "smape": 100 * sums["sape"] / max(sums["sape_n"], 1),
+            "mase": sums["ase"] / count,
+            "windows": len(self.windows[split]),
+        }
 
     def artifacts(self) -> dict[str, Any]:
         """What `predict` needs, saved as JSON beside the weights."""
@@ -148,11 +157,17 @@ class ForecastTask:
         if self.series.time is not None and len(self.series.time) > 2:
             freq = _freq(self.series.time)
         return {
-            "in_columns": self.in_columns, "out_columns": self.out_columns, "target": self.target,
-            "scaler": self.scaler.to_json(), "lookback": self.spec.lookback, "horizon": self.spec.horizon,
-            "period": self.spec.period, "freq": freq, "mase_scale": self.mase_scale.tolist(),
+            "in_columns": self.in_columns,
+            "out_columns": self.out_columns,
+            "target": self.target,
+            "scaler": self.scaler.to_json(),
+            "lookback": self.spec.lookback,
+            "horizon": self.spec.horizon,
+            "period": self.spec.period,
+            "freq": freq,
+            "mase_scale": self.mase_scale.tolist(),
             "splits": {s: {"rows": list(self.bounds[s]), "windows": len(self.windows[s])} for s in SPLITS},
-        }  # fmt: skip
+        }
 
 
 def _freq(time: pd.DatetimeIndex) -> str | None:
@@ -177,8 +192,9 @@ def make_model(cfg: RunConfig, spec: ForecastSpec, out_idx: list[int]) -> Foreca
 
 
 @torch.inference_mode()
-def predict_frame(model: nn.Module, art: dict[str, Any], frame: pd.DataFrame, source: str,
-                  time_column: str | None, fill: str | None) -> pd.DataFrame:  # fmt: skip
+def predict_frame(
+    model: nn.Module, art: dict[str, Any], frame: pd.DataFrame, source: str, time_column: str | None, fill: str | None
+) -> pd.DataFrame:
     """Forecast the `horizon` steps after the end of `frame`, in original units."""
     series = fill_missing(frame_to_series(frame, source, time_column), fill)
     missing = [c for c in art["in_columns"] if c not in series.columns]

@@ -42,8 +42,13 @@ def load_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Te
     optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
 
 
-def save_checkpoint(root: Path, model: nn.Module, optimizer: torch.optim.Optimizer, best: dict[str, torch.Tensor],
-                    train_state: dict[str, Any]) -> None:  # fmt: skip
+def save_checkpoint(
+    root: Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    best: dict[str, torch.Tensor],
+    train_state: dict[str, Any],
+) -> None:
     root.mkdir(parents=True, exist_ok=True)
     name = f"epoch-{train_state['epoch']:05d}"
     folder = root / name
@@ -60,8 +65,9 @@ def save_checkpoint(root: Path, model: nn.Module, optimizer: torch.optim.Optimiz
             shutil.rmtree(old, ignore_errors=True)
 
 
-def load_checkpoint(root: Path, model: nn.Module, optimizer: torch.optim.Optimizer
-                    ) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:  # fmt: skip
+def load_checkpoint(
+    root: Path, model: nn.Module, optimizer: torch.optim.Optimizer
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:
     """Restore model and optimizer in place; return (train state, best weights), or None without a checkpoint."""
     pointer = root / "latest.json"
     if not pointer.is_file():

@@ -28,7 +28,7 @@ class TrainableTask(Protocol):
     def evaluate(self, model: nn.Module, split: str, batch_size: int, device: torch.device) -> dict[str, float]: ...
 
 
-class TrainingDiverged(SeqarenaError):
+class TrainingDivergedError(SeqarenaError):
     pass
 
 
@@ -42,15 +42,33 @@ def _to_device(batch: Any, device: torch.device) -> Any:
     return tuple(t.to(device, non_blocking=True) for t in batch)
 
 
-def fit(task: TrainableTask, model: nn.Module, cfg: TrainConfig, run_dir: Path, device: torch.device,
-        precision: str, eval_batch: int, log: Callable[[str], None]) -> dict[str, Any]:  # fmt: skip
+def fit(
+    task: TrainableTask,
+    model: nn.Module,
+    cfg: TrainConfig,
+    run_dir: Path,
+    device: torch.device,
+    precision: str,
+    eval_batch: int,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
     """Train `model` in place; return the final train state (history, best epoch, timings)."""
     optimizer = build_optimizer(model, cfg)
     steps_per_epoch = math.ceil(task.n_train() / cfg.batch_size)
     total_steps = min(cfg.max_steps or 1 << 62, steps_per_epoch * cfg.max_epochs)
-    state: dict[str, Any] = {"epoch": 0, "step": 0, "best_val": math.inf, "best_epoch": -1, "bad_epochs": 0,
-                             "plateau_factor": 1.0, "plateau_best": math.inf, "stopped": False, "history": [],
-                             "train_seconds": 0.0, "time_to_best": 0.0}  # fmt: skip
+    state: dict[str, Any] = {
+        "epoch": 0,
+        "step": 0,
+        "best_val": math.inf,
+        "best_epoch": -1,
+        "bad_epochs": 0,
+        "plateau_factor": 1.0,
+        "plateau_best": math.inf,
+        "stopped": False,
+        "history": [],
+        "train_seconds": 0.0,
+        "time_to_best": 0.0,
+    }
     best = {k: v.detach().clone() for k, v in model.state_dict().items()}
     restored = load_checkpoint(run_dir / "checkpoint", model, optimizer)
     if restored is not None:
@@ -84,13 +102,21 @@ def fit(task: TrainableTask, model: nn.Module, cfg: TrainConfig, run_dir: Path, 
         seconds = time.perf_counter() - started
         train_loss = float(loss_sum) / max(seen, 1)
         if not math.isfinite(train_loss):
-            raise TrainingDiverged(f"training diverged (loss {train_loss}) in epoch {epoch + 1}; lower train.lr "
-                                   f"or set train.clip_norm")  # fmt: skip
+            raise TrainingDivergedError(
+                f"training diverged (loss {train_loss}) in epoch {epoch + 1}; lower train.lr or set train.clip_norm"
+            )
         val = task.evaluate(model, "val", eval_batch, device)
         state["train_seconds"] += seconds
-        record = {"epoch": epoch + 1, "step": state["step"], "train_loss": train_loss,
-                  **{f"val_{k}": v for k, v in val.items() if k != "windows"}, "lr": lr, "seconds": round(seconds, 4),
-                  "samples_per_s": round(seen / max(seconds, 1e-9), 2), "threads": torch.get_num_threads()}  # fmt: skip
+        record = {
+            "epoch": epoch + 1,
+            "step": state["step"],
+            "train_loss": train_loss,
+            **{f"val_{k}": v for k, v in val.items() if k != "windows"},
+            "lr": lr,
+            "seconds": round(seconds, 4),
+            "samples_per_s": round(seen / max(seconds, 1e-9), 2),
+            "threads": torch.get_num_threads(),
+        }
         _update_stopping(state, cfg, val["loss"], model, best)
         state["history"].append(record)
         state["epoch"] = epoch + 1
@@ -102,11 +128,13 @@ def fit(task: TrainableTask, model: nn.Module, cfg: TrainConfig, run_dir: Path, 
     return state
 
 
-def _update_stopping(state: dict[str, Any], cfg: TrainConfig, val_loss: float, model: nn.Module,
-                     best: dict[str, torch.Tensor]) -> None:  # fmt: skip
+def _update_stopping(
+    state: dict[str, Any], cfg: TrainConfig, val_loss: float, model: nn.Module, best: dict[str, torch.Tensor]
+) -> None:
     if val_loss < state["best_val"]:
-        state.update(best_val=val_loss, best_epoch=state["epoch"] + 1, bad_epochs=0,
-                     time_to_best=state["train_seconds"])  # fmt: skip
+        state.update(
+            best_val=val_loss, best_epoch=state["epoch"] + 1, bad_epochs=0, time_to_best=state["train_seconds"]
+        )
         for k, v in model.state_dict().items():
             best[k] = v.detach().clone()
     else:
@@ -132,8 +160,10 @@ def _json_line(record: dict[str, Any]) -> str:
 
 
 def _epoch_line(r: dict[str, Any], max_epochs: int) -> str:
-    return (f"epoch {r['epoch']}/{max_epochs}  train_loss {r['train_loss']:.4f}  val_loss {r['val_loss']:.4f}  "
-            f"lr {r['lr']:.2e}  {r['seconds']:.1f}s  {r['samples_per_s']:.0f} samples/s")  # fmt: skip
+    return (
+        f"epoch {r['epoch']}/{max_epochs}  train_loss {r['train_loss']:.4f}  val_loss {r['val_loss']:.4f}  "
+        f"lr {r['lr']:.2e}  {r['seconds']:.1f}s  {r['samples_per_s']:.0f} samples/s"
+    )
 
 
 class _Progress:
@@ -160,4 +190,4 @@ class _Progress:
             self.bar = None
 
 
-__all__ = ["fit", "write_json", "TrainingDiverged", "epoch_seed"]
+__all__ = ["fit", "write_json", "TrainingDivergedError", "epoch_seed"]
