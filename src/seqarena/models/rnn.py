@@ -26,6 +26,7 @@ class RecurrentConfig:
     dropout: float = 0.0  # between stacked layers
     bidirectional: bool = False
     residual: bool = False  # skip connections between stacked layers
+    params: int | None = None  # a target parameter count: sets d_model (within 5%)
 
 
 @dataclass(kw_only=True)

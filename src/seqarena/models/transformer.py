@@ -29,6 +29,7 @@ class TransformerConfig:
     causal: bool = False
     positions: Literal["sinusoidal", "learned", "none"] = "sinusoidal"
     max_len: int = 4096  # longest sequence for learned positions
+    params: int | None = None  # a target parameter count: sets d_model (within 5%)
 
 
 def sinusoidal(positions: torch.Tensor, dim: int) -> torch.Tensor:

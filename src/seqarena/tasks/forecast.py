@@ -20,6 +20,7 @@ from seqarena.data.timeseries import Series, fill_missing, frame_to_series
 from seqarena.errors import DataError
 from seqarena.models.base import ForecastSpec, SequenceModel
 from seqarena.registry import get_model
+from seqarena.sizing import has_width, match_width
 from seqarena.tasks.windows import SPLITS, Scaler, Windows, check_lengths, split_bounds
 
 
@@ -92,6 +93,10 @@ class ForecastTask:
         self.mase_scale = np.where(diffs.mean(0) > 1e-12, diffs.mean(0), 1.0) if len(diffs) else np.ones(1)
         self.mape_floor = torch.tensor(0.01 * np.abs(train_rows[:, self.out_idx]).mean(0), dtype=torch.float64)
         self.spec = ForecastSpec(tc.lookback, tc.horizon, len(self.in_columns), self.info.period)
+        if has_width(cfg.model) and cfg.model.params:
+            cfg.model = match_width(
+                cfg.model, lambda m: make_model(replace(cfg, model=m), self.spec, self.out_idx), cfg.model.params
+            )
 
     def build_model(self) -> ForecastModel:
         return make_model(self.cfg, self.spec, self.out_idx)
