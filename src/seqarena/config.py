@@ -38,6 +38,8 @@ class TaskConfig:
 class TrainConfig:
     max_epochs: int = 10
     max_steps: int | None = None  # stop after this many optimizer steps in total
+    max_seconds: float | None = None  # wall-clock training budget (stops mid-epoch; timing-dependent, so not bitwise
+    # reproducible across machines)
     batch_size: int = 32
     lr: float = 1e-3
     weight_decay: float = 0.0

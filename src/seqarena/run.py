@@ -37,6 +37,7 @@ class RunResult:
     results: dict[str, dict[str, float]]
     history: list[dict[str, Any]] = field(default_factory=list)
     params: int = 0
+    training: dict[str, Any] = field(default_factory=dict)  # train_seconds, time_to_best, best_epoch, step
 
 
 def resolve(config: RunConfig | dict | str | Path, overrides: list[str] | None = None) -> RunConfig:
@@ -141,7 +142,7 @@ def train(
         if created and not (out / "checkpoint" / "latest.json").exists():
             shutil.rmtree(out, ignore_errors=True)  # nothing worth resuming: leave no half-written run behind
         raise
-    return RunResult(out, cfg, results, state["history"], info["params"])
+    return RunResult(out, cfg, results, state["history"], info["params"], timing)
 
 
 @dataclass

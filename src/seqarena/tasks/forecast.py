@@ -93,10 +93,14 @@ class ForecastTask:
         self.mase_scale = np.where(diffs.mean(0) > 1e-12, diffs.mean(0), 1.0) if len(diffs) else np.ones(1)
         self.mape_floor = torch.tensor(0.01 * np.abs(train_rows[:, self.out_idx]).mean(0), dtype=torch.float64)
         self.spec = ForecastSpec(tc.lookback, tc.horizon, len(self.in_columns), self.info.period)
-        if has_width(cfg.model) and cfg.model.params:
-            cfg.model = match_width(
-                cfg.model, lambda m: make_model(replace(cfg, model=m), self.spec, self.out_idx), cfg.model.params
-            )
+        cfg.model = self.sized(cfg.model)
+
+    def sized(self, model_cfg: Any) -> Any:
+        """The model config with d_model set by its `params` target (if any) for this task's input and output."""
+        if not (has_width(model_cfg) and model_cfg.params):
+            return model_cfg
+        build = lambda m: make_model(replace(self.cfg, model=m), self.spec, self.out_idx)  # noqa: E731
+        return match_width(model_cfg, build, model_cfg.params)
 
     def build_model(self) -> ForecastModel:
         return make_model(self.cfg, self.spec, self.out_idx)

@@ -97,7 +97,7 @@ def fit(
             seen += n
             state["step"] += 1
             bar.advance()
-            if state["step"] >= total_steps:
+            if state["step"] >= total_steps or _out_of_time(cfg, state, started):
                 break
         seconds = time.perf_counter() - started
         train_loss = float(loss_sum) / max(seen, 1)
@@ -118,6 +118,8 @@ def fit(
             "threads": torch.get_num_threads(),
         }
         _update_stopping(state, cfg, val["loss"], model, best)
+        if cfg.max_seconds is not None and state["train_seconds"] >= cfg.max_seconds:
+            state["stopped"] = True
         state["history"].append(record)
         state["epoch"] = epoch + 1
         bar.stop()
@@ -126,6 +128,12 @@ def fit(
         _write_metrics(run_dir / "metrics.jsonl", state["history"])
     model.load_state_dict(best)
     return state
+
+
+def _out_of_time(cfg: TrainConfig, state: dict[str, Any], epoch_started: float) -> bool:
+    if cfg.max_seconds is None:
+        return False
+    return state["train_seconds"] + time.perf_counter() - epoch_started >= cfg.max_seconds
 
 
 def _update_stopping(
