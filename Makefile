@@ -6,7 +6,7 @@ WHEELS := $(wildcard /opt/wheels)
 PIP_FLAGS := -q $(if $(WHEELS),--find-links $(WHEELS),)
 DATA ?= $(abspath ../shared/data)
 
-.PHONY: demo test test-all lint bench clean
+.PHONY: demo test test-all lint browser clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,13 +14,16 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install $(PIP_FLAGS) -e ".[dev]"
 	touch $@
 
-demo: $(VENV)/.installed  ## the main job: train on the embedded default (no download)
-	$(BIN)/seqarena train
+demo: $(VENV)/.installed  ## the main job: the default arena on embedded data (no download)
+	$(BIN)/seqarena compare
 
-test: $(VENV)/.installed  ## the fast tier (what CI runs)
+browser:  ## Debian's chromium, for the test that renders the arena report in a real browser
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
+test: $(VENV)/.installed browser  ## the fast tier (what CI runs)
 	SEQARENA_DATA_DIR=$(DATA) $(BIN)/python -m pytest -m "not slow" -q
 
-test-all: $(VENV)/.installed  ## everything, the slow training tests too
+test-all: $(VENV)/.installed browser  ## everything, the slow training tests too
 	SEQARENA_DATA_DIR=$(DATA) $(BIN)/python -m pytest -q
 
 lint: $(VENV)/.installed

@@ -79,7 +79,7 @@ def summary(board: list[dict[str, Any]]) -> list[str]:
         margin = 100 * (second["test_mse"] - best["test_mse"]) / max(second["test_mse"], 1e-12)
         p = significance(best["test_mse_values"], second["test_mse_values"])
         verdict = (
-            "cannot be tested for significance with one seed each"
+            "not testable for significance (that needs two or more seeds on each side)"
             if p is None
             else f"{'significant' if p < 0.05 else 'not significant'} across seeds (Welch p = {p:.3g})"
         )
