@@ -69,4 +69,6 @@ def profile(model: ForecastModel, run_dir: Path) -> dict[str, Any]:
     result["stream_step_p95_ms"] = None if stream is None else stream["p95_ms"]
     result["size_bytes"] = (run_dir / "model.safetensors").stat().st_size
     result["peak_rss_mb"] = peak_rss_mb()
+    if torch.cuda.is_available():  # training ran there (train.device=auto); latency above is measured on the CPU
+        result["cuda_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
     return result

@@ -51,6 +51,7 @@ def _orthogonal_init(rnn: nn.RNNBase, gates: int, forget_bias: bool) -> None:
 
 
 class _Recurrent(SequenceModel):
+    kernel_cls: ClassVar[type[nn.RNNBase]]
     gates: ClassVar[int]
     has_cell: ClassVar[bool] = False  # LSTM carries (h, c)
 
@@ -73,7 +74,17 @@ class _Recurrent(SequenceModel):
         self.state_rows = cfg.num_layers * dirs
 
     def _kernel(self, num_layers: int, dropout: float) -> nn.RNNBase:
-        raise NotImplementedError
+        c = self.cfg
+        extra = {"nonlinearity": c.nonlinearity} if isinstance(c, VanillaRNNConfig) else {}
+        return self.kernel_cls(
+            c.d_model,
+            self.hidden,
+            num_layers,
+            batch_first=True,
+            dropout=dropout,
+            bidirectional=c.bidirectional,
+            **extra,
+        )
 
     def capabilities(self) -> Capabilities:
         bi = self.cfg.bidirectional
@@ -113,14 +124,9 @@ class _Recurrent(SequenceModel):
 @register_model("lstm")
 class LSTM(_Recurrent):
     Config = RecurrentConfig
+    kernel_cls = nn.LSTM
     gates = 4
     has_cell = True
-
-    def _kernel(self, num_layers: int, dropout: float) -> nn.RNNBase:
-        c = self.cfg
-        return nn.LSTM(
-            c.d_model, self.hidden, num_layers, batch_first=True, dropout=dropout, bidirectional=c.bidirectional
-        )
 
 
 @dataclass(kw_only=True)
@@ -131,28 +137,12 @@ class GRUConfig(RecurrentConfig):
 @register_model("gru")
 class GRU(_Recurrent):
     Config = GRUConfig
+    kernel_cls = nn.GRU
     gates = 3
-
-    def _kernel(self, num_layers: int, dropout: float) -> nn.RNNBase:
-        c = self.cfg
-        return nn.GRU(
-            c.d_model, self.hidden, num_layers, batch_first=True, dropout=dropout, bidirectional=c.bidirectional
-        )
 
 
 @register_model("rnn")
 class VanillaRNN(_Recurrent):
     Config = VanillaRNNConfig
+    kernel_cls = nn.RNN
     gates = 1
-
-    def _kernel(self, num_layers: int, dropout: float) -> nn.RNNBase:
-        c = self.cfg
-        return nn.RNN(
-            c.d_model,
-            self.hidden,
-            num_layers,
-            nonlinearity=c.nonlinearity,
-            batch_first=True,
-            dropout=dropout,
-            bidirectional=c.bidirectional,
-        )
