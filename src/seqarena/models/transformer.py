@@ -1,6 +1,9 @@
-"""Pre-norm Transformer encoder on F.scaled_dot_product_attention; causal or not; a KV cache as its state.
+"""Pre-norm Transformer on F.scaled_dot_product_attention; causal or not; its attention cache as its state.
 
-State layout: (k_0, v_0, k_1, v_1, ...), each (B, heads, T_past, head_dim); its length gives the position offset.
+One block serves three attention mixers (attention.py): `transformer` (full softmax, a growing KV cache),
+`local_attention` (sliding window + global tokens, a bounded cache) and `linear_attention` (kernelised, a
+constant-size state). State layout: (cache_0a, cache_0b, cache_1a, cache_1b, ..., pos) with pos a (1,) long tensor
+holding the number of steps seen.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from seqarena.errors import ConfigError
+from seqarena.models.attention import Cache, LinearAttention, LocalAttention, SoftmaxAttention
 from seqarena.models.base import Capabilities, SequenceModel, State
 from seqarena.registry import register_model
 
@@ -41,46 +45,17 @@ def sinusoidal(positions: torch.Tensor, dim: int) -> torch.Tensor:
     return F.pad(enc, (0, dim - 2 * half))
 
 
-class SelfAttention(nn.Module):
-    def __init__(self, d_model: int, num_heads: int, dropout: float) -> None:
-        super().__init__()
-        self.num_heads = num_heads
-        self.qkv = nn.Linear(d_model, 3 * d_model)
-        self.out = nn.Linear(d_model, d_model)
-        self.dropout = dropout
-
-    def forward(
-        self, x: torch.Tensor, causal: bool, cache: tuple[torch.Tensor, torch.Tensor] | None
-    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        B, T, D = x.shape
-        q, k, v = self.qkv(x).view(B, T, 3, self.num_heads, D // self.num_heads).permute(2, 0, 3, 1, 4)  # (B, h, T, hd)
-        past = 0
-        if cache is not None:
-            past = cache[0].shape[2]
-            k = torch.cat([cache[0], k], dim=2)  # (B, h, past + T, hd)
-            v = torch.cat([cache[1], v], dim=2)
-        mask, is_causal = None, causal and T > 1
-        if is_causal and past > 0:  # queries sit at positions past..past+T-1: bottom-right aligned causal mask
-            mask = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(diagonal=past)
-            is_causal = False
-        drop = self.dropout if self.training else 0.0
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop, is_causal=is_causal)
-        return self.out(y.transpose(1, 2).reshape(B, T, D)), (k, v)  # (B, T, D)
-
-
 class Block(nn.Module):
-    def __init__(self, d_model: int, num_heads: int, d_ff: int, dropout: float) -> None:
+    def __init__(self, d_model: int, d_ff: int, dropout: float, attn: nn.Module) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(d_model)
-        self.attn = SelfAttention(d_model, num_heads, dropout)
+        self.attn = attn
         self.norm2 = nn.LayerNorm(d_model)
         self.mlp = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Linear(d_ff, d_model))
         self.drop = nn.Dropout(dropout)
 
-    def forward(
-        self, x: torch.Tensor, causal: bool, cache: tuple[torch.Tensor, torch.Tensor] | None
-    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        a, kv = self.attn(self.norm1(x), causal, cache)
+    def forward(self, x: torch.Tensor, causal: bool, cache: Cache | None, pos: int) -> tuple[torch.Tensor, Cache]:
+        a, kv = self.attn(self.norm1(x), causal, cache, pos)
         x = x + self.drop(a)  # (B, T, D)
         return x + self.drop(self.mlp(self.norm2(x))), kv
 
@@ -98,9 +73,12 @@ class Transformer(SequenceModel):
         if self.pos is not None:
             nn.init.normal_(self.pos.weight, std=0.02)
         d_ff = cfg.d_ff or 4 * cfg.d_model
-        self.blocks = nn.ModuleList(Block(cfg.d_model, cfg.num_heads, d_ff, cfg.dropout) for _ in range(cfg.num_layers))
+        self.blocks = nn.ModuleList(Block(cfg.d_model, d_ff, cfg.dropout, self.mixer()) for _ in range(cfg.num_layers))
         self.norm = nn.LayerNorm(cfg.d_model)
         self.drop = nn.Dropout(cfg.dropout)
+
+    def mixer(self) -> nn.Module:
+        return SoftmaxAttention(self.cfg.d_model, self.cfg.num_heads, self.cfg.dropout)
 
     def capabilities(self) -> Capabilities:
         c = self.cfg.causal
@@ -109,16 +87,15 @@ class Transformer(SequenceModel):
     def init_state(self, batch: int, device: torch.device | None = None) -> State:
         if not self.cfg.causal:
             return super().init_state(batch, device)
-        hd = self.cfg.d_model // self.cfg.num_heads
-        empty = torch.zeros(batch, self.cfg.num_heads, 0, hd, device=device)  # (B, h, 0, hd)
-        return tuple(empty.clone() for _ in range(2 * self.cfg.num_layers))
+        caches = [t for block in self.blocks for t in block.attn.empty(batch, device)]
+        return (*caches, torch.zeros(1, dtype=torch.long, device=device))
 
     def forward(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State | None]:
         # x: (B, T, D)
         if state is not None and not self.cfg.causal:
             raise TypeError("a non-causal Transformer cannot continue from a KV cache")
         T = x.shape[1]
-        past = 0 if state is None else state[0].shape[2]
+        past = 0 if state is None else int(state[-1].item())
         if past + T > self.cfg.max_len and self.pos is not None:
             raise ValueError(f"sequence of {past + T} steps exceeds model.max_len={self.cfg.max_len}")
         positions = torch.arange(past, past + T, device=x.device)
@@ -130,6 +107,45 @@ class Transformer(SequenceModel):
         new: list[torch.Tensor] = []
         for i, block in enumerate(self.blocks):
             cache = None if state is None else (state[2 * i], state[2 * i + 1])
-            x, kv = block(x, self.cfg.causal, cache)
+            x, kv = block(x, self.cfg.causal, cache, past)
             new.extend(kv)
-        return self.norm(x), (tuple(new) if self.cfg.causal else None)
+        if not self.cfg.causal:
+            return self.norm(x), None
+        return self.norm(x), (*new, torch.full((1,), past + T, dtype=torch.long, device=x.device))
+
+
+@dataclass(kw_only=True)
+class LocalAttentionConfig(TransformerConfig):
+    name: str = "local_attention"
+    window: int = 32  # keys within this many steps (each side when not causal)
+    global_tokens: int = 1  # the first positions every query sees (and that see everything, when not causal)
+
+
+@register_model("local_attention")
+class LocalTransformer(Transformer):
+    """Sliding-window attention with global tokens (Longformer/BigBird style) in the shared block."""
+
+    Config = LocalAttentionConfig
+
+    def mixer(self) -> nn.Module:
+        c = self.cfg
+        if c.window < 1 or c.global_tokens < 0:
+            raise ConfigError("model.window must be >= 1 and model.global_tokens >= 0")
+        return LocalAttention(c.d_model, c.num_heads, c.dropout, c.window, c.global_tokens)
+
+
+@dataclass(kw_only=True)
+class LinearAttentionConfig(TransformerConfig):
+    name: str = "linear_attention"
+    causal: bool = True
+    chunk: int = 64  # causal training: quadratic inside chunks of this length, a carried state between them
+
+
+@register_model("linear_attention")
+class LinearTransformer(Transformer):
+    """Causal linear attention (elu + 1 feature map): linear time, a constant-size recurrent state."""
+
+    Config = LinearAttentionConfig
+
+    def mixer(self) -> nn.Module:
+        return LinearAttention(self.cfg.d_model, self.cfg.num_heads, self.cfg.dropout, self.cfg.chunk)

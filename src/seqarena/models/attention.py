@@ -1,0 +1,121 @@
+"""Attention mixers for the shared Transformer block: full softmax, sliding-window (local) with optional global
+tokens, and kernelised linear attention. Each takes (B, T, D) at absolute positions pos..pos+T-1 with a cache of
+two tensors and returns (y, new cache):
+
+- softmax: cache = all past keys/values (B, h, P, hd); memory grows with the sequence.
+- local: cache = the first `global_tokens` keys plus the last `window - 1`; constant size.
+- linear: cache = S (B, h, hd, hd) = sum of phi(k) v^T and z (B, h, hd) = sum of phi(k); constant size.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+Cache = tuple[torch.Tensor, torch.Tensor]
+
+
+class _Heads(nn.Module):
+    def __init__(self, d_model: int, num_heads: int, dropout: float) -> None:
+        super().__init__()
+        self.num_heads, self.head_dim = num_heads, d_model // num_heads
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.out = nn.Linear(d_model, d_model)
+        self.dropout = dropout
+
+    def split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        B, T, _ = x.shape
+        qkv = self.qkv(x).view(B, T, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        return qkv[0], qkv[1], qkv[2]  # each (B, h, T, hd)
+
+    def merge(self, y: torch.Tensor) -> torch.Tensor:
+        B, _, T, _ = y.shape
+        return self.out(y.transpose(1, 2).reshape(B, T, -1))  # (B, T, D)
+
+    def empty(self, batch: int, device: torch.device | None) -> Cache:
+        z = torch.zeros(batch, self.num_heads, 0, self.head_dim, device=device)
+        return z, z.clone()
+
+
+class SoftmaxAttention(_Heads):
+    def forward(self, x: torch.Tensor, causal: bool, cache: Cache | None, pos: int) -> tuple[torch.Tensor, Cache]:
+        q, k, v = self.split(x)
+        T = x.shape[1]
+        past = 0 if cache is None else cache[0].shape[2]
+        if cache is not None:
+            k, v = torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2)  # (B, h, past + T, hd)
+        mask, is_causal = None, causal and T > 1
+        if is_causal and past > 0:  # queries at past..past+T-1: bottom-right aligned causal mask
+            mask = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(diagonal=past)
+            is_causal = False
+        drop = self.dropout if self.training else 0.0
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop, is_causal=is_causal)
+        return self.merge(y), (k, v)
+
+
+class LocalAttention(_Heads):
+    """Each query sees keys within `window` steps (before it, or on both sides when not causal) and the first
+    `global_tokens` positions; global tokens see everything they may (Longformer/BigBird style)."""
+
+    def __init__(self, d_model: int, num_heads: int, dropout: float, window: int, global_tokens: int) -> None:
+        super().__init__(d_model, num_heads, dropout)
+        self.window, self.global_tokens = window, global_tokens
+
+    def forward(self, x: torch.Tensor, causal: bool, cache: Cache | None, pos: int) -> tuple[torch.Tensor, Cache]:
+        q, k, v = self.split(x)
+        T, g = x.shape[1], self.global_tokens
+        if cache is not None:
+            k, v = torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2)
+        cached = k.shape[2] - T
+        n_global = min(g, pos, cached)  # the cache holds the global keys first, then the most recent ones
+        key_pos = torch.cat([torch.arange(n_global), torch.arange(pos - (cached - n_global), pos + T)]).to(x.device)
+        q_pos = torch.arange(pos, pos + T, device=x.device)
+        diff = q_pos[:, None] - key_pos[None, :]  # (T, K)
+        near = diff.abs() < self.window if not causal else (diff >= 0) & (diff < self.window)
+        glob = key_pos[None, :] < g
+        if not causal:
+            glob = glob | (q_pos[:, None] < g)
+        mask = near | (glob & (diff >= 0) if causal else glob)
+        drop = self.dropout if self.training else 0.0
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop)
+        # what a later query (position >= pos + T) may still see: the global keys and the last window - 1 keys
+        keep = (key_pos < g) | (key_pos > pos + T - self.window)
+        return self.merge(y), (k[:, :, keep], v[:, :, keep])
+
+
+def _phi(x: torch.Tensor) -> torch.Tensor:
+    return F.elu(x) + 1.0  # a positive feature map (Katharopoulos et al., 2020)
+
+
+class LinearAttention(_Heads):
+    """softmax(q k^T) replaced by phi(q) phi(k)^T: causal training runs in chunks (quadratic inside a chunk, a
+    carried state between chunks), so time is linear in T and `step()` keeps a constant-size state."""
+
+    def __init__(self, d_model: int, num_heads: int, dropout: float, chunk: int = 64) -> None:
+        super().__init__(d_model, num_heads, dropout)
+        self.chunk = chunk
+
+    def empty(self, batch: int, device: torch.device | None) -> Cache:
+        h, d = self.num_heads, self.head_dim
+        return torch.zeros(batch, h, d, d, device=device), torch.zeros(batch, h, d, device=device)
+
+    def forward(self, x: torch.Tensor, causal: bool, cache: Cache | None, pos: int) -> tuple[torch.Tensor, Cache]:
+        q, k, v = self.split(x)
+        q, k = _phi(q), _phi(k)  # (B, h, T, hd)
+        if not causal:
+            kv = k.transpose(2, 3) @ v  # (B, h, hd, hd)
+            y = (q @ kv) / (q @ k.sum(2, keepdim=True).transpose(2, 3)).clamp_min(1e-6)
+            return self.merge(y), (kv, k.sum(2))
+        S, z = cache if cache is not None else self.empty(x.shape[0], x.device)
+        outs = []
+        for qc, kc, vc in zip(q.split(self.chunk, 2), k.split(self.chunk, 2), v.split(self.chunk, 2), strict=True):
+            c = qc.shape[2]
+            tri = torch.ones(c, c, dtype=torch.bool, device=x.device).tril()
+            scores = (qc @ kc.transpose(2, 3)).masked_fill(~tri, 0.0)  # (B, h, c, c)
+            num = scores @ vc + qc @ S  # (B, h, c, hd)
+            den = scores.sum(-1, keepdim=True) + (qc @ z.unsqueeze(-1))  # (B, h, c, 1)
+            outs.append(num / den.clamp_min(1e-6))
+            S = S + kc.transpose(2, 3) @ vc
+            z = z + kc.sum(2)
+        return self.merge(torch.cat(outs, dim=2)), (S, z)
