@@ -22,6 +22,11 @@ VARIANTS = {  # extra configurations worth covering beyond the defaults
         {"causal": True, "window": 1, "global_tokens": 0},
     ],
     "linear_attention": [{"chunk": 5}, {"causal": False}],
+    "tcn": [{"separable": True}, {"kernel_size": 2, "num_layers": 2, "dropout": 0.1}],
+    "s4d": [{"d_state": 8, "num_layers": 1}],
+    "hybrid": [{"pattern": "RA", "rnn": "gru"}, {"pattern": "AAR", "dropout": 0.1}],
+    "lstm_attention": [{"num_layers": 2}],
+    "lstm_gru": [{"lstm_layers": 2, "gru_layers": 1}],
 }
 CASES = [(name, {}) for name in model_names()] + [(n, v) for n, vs in VARIANTS.items() for v in vs]
 

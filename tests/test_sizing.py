@@ -19,6 +19,14 @@ DATA = {"data": "synthetic", "data_args": {"length": 600, "channels": 3}, "lookb
         {"name": "lstm", "residual": True},
         {"name": "transformer", "num_heads": 4},
         {"name": "transformer", "num_layers": 1},
+        {"name": "local_attention"},
+        {"name": "linear_attention"},
+        {"name": "tcn"},
+        {"name": "tcn", "separable": True},
+        {"name": "s4d"},
+        {"name": "hybrid"},
+        {"name": "lstm_attention"},
+        {"name": "lstm_gru"},
     ],
 )
 @pytest.mark.parametrize("target", [50_000, 200_000])

@@ -33,7 +33,23 @@ def baseline_mse(tmp_path_factory) -> float:
     return seqarena.train(tiny("last_value"), out, log=lambda _: None).results["test"]["mse"]
 
 
-@pytest.mark.parametrize("model", ["rnn", "lstm", "gru", "transformer", "linear"])
+@pytest.mark.parametrize(
+    "model",
+    [
+        "rnn",
+        "lstm",
+        "gru",
+        "transformer",
+        "linear",
+        "local_attention",
+        "linear_attention",
+        "tcn",
+        "s4d",
+        "hybrid",
+        "lstm_attention",
+        "lstm_gru",
+    ],
+)
 def test_every_core_model_learns_well_below_last_value(model: str, tmp_path, baseline_mse: float) -> None:
     result = seqarena.train(tiny(model), tmp_path / model, log=lambda _: None)
     mse = result.results["test"]["mse"]

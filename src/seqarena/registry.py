@@ -17,6 +17,9 @@ _BUILTIN_MODEL_MODULES = (
     "seqarena.models.transformer",
     "seqarena.models.linear",
     "seqarena.models.naive",
+    "seqarena.models.tcn",
+    "seqarena.models.s4d",
+    "seqarena.models.hybrid",
 )
 _TASKS = {"forecast": "seqarena.tasks.forecast:ForecastTask"}
 _loaded = False
