@@ -1,0 +1,1 @@
+"""The arena: many architectures on the same data at an equal budget, profiled and reported side by side."""

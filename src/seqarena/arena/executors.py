@@ -1,0 +1,60 @@
+"""Where arena runs execute. Local: a process pool, one fresh process per run (so each run's peak memory is its
+own), workers x threads never above the cores. Ray: the same function as a Ray task on a cluster or a local
+Ray instance; rows come back identical because each run is seeded and single-threaded the same way."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from typing import Any
+
+from seqarena.arena.worker import execute
+from seqarena.errors import SeqarenaError
+
+
+def cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def run_local(plans: list[dict[str, Any]], arena_dir: str, workers: int | None) -> Iterator[dict[str, Any]]:
+    workers = max(1, min(workers or cores(), len(plans) or 1))
+    threads = max(1, cores() // workers)
+    ctx = mp.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, max_tasks_per_child=1) as pool:
+        pending = {pool.submit(execute, plan, arena_dir, threads) for plan in plans}
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                yield future.result()
+
+
+def run_ray(plans: list[dict[str, Any]], arena_dir: str, address: str | None) -> Iterator[dict[str, Any]]:
+    try:
+        import ray
+    except ImportError:
+        raise SeqarenaError("--executor ray needs Ray: pip install 'seqarena[ray]' (or pip install ray)") from None
+    started_here = not ray.is_initialized()
+    if started_here:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        remote = ray.remote(num_cpus=1, max_retries=0, max_calls=1)(execute)  # a fresh worker per run, as locally
+        pending = [remote.remote(plan, arena_dir, 1) for plan in plans]
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            yield ray.get(done[0])
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def executor(name: str, address: str | None, workers: int | None) -> Callable[..., Iterator[dict[str, Any]]]:
+    if name == "local":
+        return lambda plans, arena_dir: run_local(plans, arena_dir, workers)
+    if name == "ray":
+        return lambda plans, arena_dir: run_ray(plans, arena_dir, address)
+    raise SeqarenaError(f"unknown executor '{name}' (executors: local, ray)")

@@ -1,0 +1,139 @@
+"""An arena: one task, a list of model blocks, a budget, seeds and sweep axes, expanded into run plans.
+
+```yaml
+task: {data: ETTh1, lookback: 96, horizon: 96}
+models: [{name: rnn}, {name: lstm}, {name: transformer, num_heads: 4}]
+budget: {params: 200k, epochs: 10}          # and/or seconds: 120
+seeds: 3                                     # or a list: [0, 1, 2]
+sweep: {task.lookback: [48, 96, 336]}        # any config field
+train: {lr: 1e-3}                            # shared by every entrant
+```
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from seqarena.config import build, coerce, load_yaml, set_dotted, to_dict
+from seqarena.errors import ConfigError
+
+BASELINES = {"forecast": ["last_value", "seasonal_naive", "linear"]}
+PARAMETER_FREE = {"last_value", "seasonal_naive"}
+KEYS = ("task", "models", "budget", "seeds", "sweep", "train", "eval", "baselines", "workers")
+
+
+@dataclass(kw_only=True)
+class ArenaSpec:
+    task: dict[str, Any] = field(default_factory=dict)
+    models: list[dict[str, Any]] = field(default_factory=list)
+    budget: dict[str, Any] = field(default_factory=dict)  # params, epochs, seconds
+    seeds: list[int] = field(default_factory=lambda: [0])
+    sweep: dict[str, list[Any]] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)
+    eval: dict[str, Any] = field(default_factory=dict)
+    baselines: bool = True
+    workers: int | None = None
+
+
+@dataclass
+class RunPlan:
+    key: str  # hash of the resolved run config
+    label: str  # the entrant's name in tables
+    seed: int
+    point: dict[str, Any]  # the sweep values of this run
+    raw: dict[str, Any]  # the run config as a nested dict
+
+
+def parse(data: dict[str, Any]) -> ArenaSpec:
+    unknown = [k for k in data if k not in KEYS]
+    if unknown:
+        raise ConfigError(f"unknown arena key(s) {unknown} (keys: {', '.join(KEYS)})")
+    seeds = data.get("seeds", 1)
+    seeds = list(range(coerce(seeds, int, "seeds"))) if not isinstance(seeds, list) else seeds
+    models = data.get("models") or []
+    if isinstance(models, str):
+        models = [{"name": m.strip()} for m in models.split(",") if m.strip()]
+    models = [m if isinstance(m, dict) else {"name": str(m)} for m in models]
+    budget = dict(data.get("budget") or {})
+    for key in budget:
+        if key not in ("params", "epochs", "seconds"):
+            raise ConfigError(f"unknown budget '{key}' (budgets: params, epochs, seconds)")
+    sweep = data.get("sweep") or {}
+    for axis, values in sweep.items():
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"sweep axis {axis} needs a non-empty list of values")
+    return ArenaSpec(
+        task=dict(data.get("task") or {}), models=models, budget=budget,
+        seeds=[coerce(s, int, "seeds") for s in seeds], sweep=dict(sweep), train=dict(data.get("train") or {}),
+        eval=dict(data.get("eval") or {}), baselines=coerce(data.get("baselines", True), bool, "baselines"),
+        workers=coerce(data.get("workers"), int | None, "workers"),
+    )
+
+
+def load(path: str) -> ArenaSpec:
+    return parse(load_yaml(path))
+
+
+def run_key(raw: dict[str, Any]) -> str:
+    resolved = to_dict(build(json.loads(json.dumps(raw))))
+    return hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _label(block: dict[str, Any], names: list[str]) -> str:
+    if "label" in block:
+        return str(block["label"])
+    extra = {k: v for k, v in block.items() if k != "name"}
+    if names.count(block["name"]) > 1 and extra:
+        return block["name"] + "[" + ",".join(f"{k}={v}" for k, v in sorted(extra.items())) + "]"
+    return str(block["name"])
+
+
+def expand(spec: ArenaSpec) -> list[RunPlan]:
+    """Every (sweep point x entrant x seed) as a run plan; baselines join once per point (parameter-free ones with
+    one seed, since seeds cannot change them)."""
+    task_name = spec.task.get("name", "forecast")
+    blocks = list(spec.models)
+    if not blocks:
+        raise ConfigError("the arena has no models; give --models rnn,lstm,... or a models: list")
+    present = {b["name"] for b in blocks}
+    if spec.baselines:
+        blocks += [{"name": b} for b in BASELINES.get(task_name, []) if b not in present]
+    names = [b["name"] for b in blocks]
+    axes = list(spec.sweep)
+    plans = []  # a run shared by several sweep points (a baseline under a model.* axis) appears once per point
+    for values in itertools.product(*(spec.sweep[a] for a in axes)) if axes else [()]:
+        point = dict(zip(axes, values, strict=True))
+        for block in blocks:
+            seeds = spec.seeds[:1] if block["name"] in PARAMETER_FREE else spec.seeds
+            for seed in seeds:
+                raw = _run_config(spec, block, seed, point)
+                plans.append(RunPlan(run_key(raw), _label(block, names), seed, point, raw))
+    return plans
+
+
+def _run_config(spec: ArenaSpec, block: dict[str, Any], seed: int, point: dict[str, Any]) -> dict[str, Any]:
+    from seqarena.registry import get_model
+    from seqarena.sizing import has_width
+
+    model = {k: v for k, v in block.items() if k != "label"}
+    cls = get_model(str(model["name"]))
+    raw: dict[str, Any] = {
+        "task": dict(spec.task), "model": model,
+        "train": {**spec.train, "seed": seed, "progress": False}, "eval": dict(spec.eval),
+    }
+    if spec.budget.get("params") is not None and has_width(cls.Config()):
+        raw["model"].setdefault("params", spec.budget["params"])
+    if spec.budget.get("epochs") is not None:
+        raw["train"]["max_epochs"] = spec.budget["epochs"]
+    if spec.budget.get("seconds") is not None:
+        raw["train"]["max_seconds"] = spec.budget["seconds"]
+    model_fields = {f.name for f in fields(cls.Config)}
+    for axis, value in point.items():
+        if axis.startswith("model.") and axis.split(".")[1] not in model_fields:
+            continue  # this entrant has no such knob (e.g. a baseline under a model.d_model sweep)
+        set_dotted(raw, f"{axis}={json.dumps(value) if not isinstance(value, str) else value}")
+    return raw

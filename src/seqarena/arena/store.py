@@ -1,0 +1,61 @@
+"""The results store: one row per finished run, keyed by the hash of its resolved config. SQLite in the arena
+directory by default (embedded, no server); any SQLAlchemy URL (e.g. PostgreSQL) when machines share an arena."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import sqlalchemy as sa
+
+from seqarena.errors import SeqarenaError
+
+_META = sa.MetaData()
+RUNS = sa.Table(
+    "runs",
+    _META,
+    sa.Column("key", sa.String(32), primary_key=True),
+    sa.Column("label", sa.String(200), nullable=False),
+    sa.Column("model", sa.String(100), nullable=False),
+    sa.Column("seed", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # ok | failed
+    sa.Column("error", sa.Text),
+    sa.Column("config", sa.Text, nullable=False),  # JSON: the run config
+    sa.Column("result", sa.Text),  # JSON: metrics, profile, history
+    sa.Column("finished_at", sa.Float, nullable=False),
+)
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        try:
+            self.engine = sa.create_engine(url)
+            _META.create_all(self.engine)
+        except (sa.exc.ArgumentError, sa.exc.OperationalError, ImportError) as exc:
+            first = str(exc).splitlines()[0]
+            raise SeqarenaError(f"cannot open the results store {url!r} ({first}); give a valid SQLAlchemy URL") from None
+
+    def statuses(self) -> dict[str, str]:
+        with self.engine.connect() as conn:
+            return {r.key: r.status for r in conn.execute(sa.select(RUNS.c.key, RUNS.c.status))}
+
+    def put(self, row: dict[str, Any]) -> None:
+        values = {
+            "key": row["key"], "label": row["label"], "model": row["model"], "seed": row["seed"],
+            "status": row["status"], "error": row.get("error"), "config": json.dumps(row["config"]),
+            "result": json.dumps(row.get("result")), "finished_at": time.time(),
+        }
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(RUNS).where(RUNS.c.key == row["key"]))
+            conn.execute(sa.insert(RUNS).values(**values))
+
+    def rows(self) -> dict[str, dict[str, Any]]:
+        with self.engine.connect() as conn:
+            out = {}
+            for r in conn.execute(sa.select(RUNS)):
+                out[r.key] = {
+                    "key": r.key, "label": r.label, "model": r.model, "seed": r.seed, "status": r.status,
+                    "error": r.error, "config": json.loads(r.config), "result": json.loads(r.result or "null"),
+                }
+            return out

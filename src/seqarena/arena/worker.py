@@ -1,0 +1,84 @@
+"""One arena run, executed in a worker process: train, evaluate, profile; never raises (a failed or diverged
+run comes back as a row with its error, so the arena goes on)."""
+
+from __future__ import annotations
+
+import shutil
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+PREDICTION_WINDOWS = 50
+
+
+def execute(plan: dict[str, Any], arena_dir: str, threads: int) -> dict[str, Any]:
+    import torch
+
+    import seqarena.run  # noqa: F401 - loaded before the idle-memory reading
+    from seqarena.profile import peak_rss_mb
+
+    torch.set_num_threads(threads)
+    idle_mb = peak_rss_mb()
+    run_dir = Path(arena_dir) / "runs" / plan["key"]
+    row = {"key": plan["key"], "label": plan["label"], "model": plan["raw"]["model"]["name"], "seed": plan["seed"],
+           "config": plan["raw"]}
+    started = time.perf_counter()
+    try:
+        resume = (run_dir / "config.yaml").is_file() and not (run_dir / "results.json").is_file()
+        if (run_dir / "results.json").is_file():
+            shutil.rmtree(run_dir)  # finished but never recorded: train again, results must come from this row
+        result = _train_and_profile(plan["raw"], run_dir, resume)
+        result["wall_seconds"] = time.perf_counter() - started
+        result["profile"]["rss_idle_mb"] = idle_mb
+        result["profile"]["rss_over_idle_mb"] = result["profile"]["peak_rss_mb"] - idle_mb
+        return {**row, "status": "ok", "result": result}
+    except Exception as exc:  # noqa: BLE001 - recorded, never fatal to the arena
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        from seqarena.errors import SeqarenaError
+
+        detail = "" if isinstance(exc, SeqarenaError) else "\n" + traceback.format_exc(limit=3)
+        return {**row, "status": "failed", "error": f"{type(exc).__name__}: {message}{detail}", "result": None}
+
+
+def _train_and_profile(raw: dict[str, Any], run_dir: Path, resume: bool) -> dict[str, Any]:
+    import seqarena
+    from seqarena.profile import profile
+    from seqarena.tasks.forecast import ForecastTask
+
+    result = seqarena.train(raw, run_dir, resume=resume, log=lambda _: None)
+    loaded = seqarena.load(run_dir)
+    history = result.history
+    train_seconds = sum(h["seconds"] for h in history)
+    samples = sum(h["samples_per_s"] * h["seconds"] for h in history)
+    task = ForecastTask(loaded.config)
+    return {
+        "metrics": result.results,
+        "params": result.params,
+        "resolved_model": {k: v for k, v in vars(loaded.config.model).items()},
+        "epochs": len(history),
+        "train_seconds": train_seconds,
+        "samples_per_s": samples / train_seconds if train_seconds else None,
+        "time_to_best": result.training.get("time_to_best"),
+        "curve": [{"epoch": h["epoch"], "val_loss": h["val_loss"], "train_loss": h["train_loss"]} for h in history],
+        "profile": profile(loaded.model, run_dir),
+        "predictions": _first_predictions(loaded.model, task),
+    }
+
+
+def _first_predictions(model: Any, task: Any) -> dict[str, Any]:
+    """The target channel over the first test windows: step-1 forecasts, and window 0's whole horizon."""
+    import torch
+
+    windows = task.windows["test"]
+    count = min(PREDICTION_WINDOWS, len(windows))
+    x, y = windows.batch(torch.arange(count))  # (n, L, C), (n, H, C_out)
+    with torch.inference_mode():
+        pred = model.eval()(x)  # (n, H, C_out)
+    c = len(task.out_columns) - 1 if task.target not in task.out_columns else task.out_columns.index(task.target)
+    return {
+        "channel": task.out_columns[c],
+        "step1_pred": pred[:, 0, c].tolist(), "step1_true": y[:, 0, c].tolist(),
+        "window0_pred": pred[0, :, c].tolist(), "window0_true": y[0, :, c].tolist(),
+        "window0_context": x[0, :, task.in_columns.index(task.out_columns[c])].tolist(),
+    }
