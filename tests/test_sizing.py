@@ -27,6 +27,7 @@ DATA = {"data": "synthetic", "data_args": {"length": 600, "channels": 3}, "lookb
         {"name": "hybrid"},
         {"name": "lstm_attention"},
         {"name": "lstm_gru"},
+        {"name": "mamba"},
     ],
 )
 @pytest.mark.parametrize("target", [50_000, 200_000])

@@ -48,6 +48,7 @@ def baseline_mse(tmp_path_factory) -> float:
         "hybrid",
         "lstm_attention",
         "lstm_gru",
+        "mamba",
     ],
 )
 def test_every_core_model_learns_well_below_last_value(model: str, tmp_path, baseline_mse: float) -> None:

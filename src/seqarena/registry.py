@@ -20,6 +20,7 @@ _BUILTIN_MODEL_MODULES = (
     "seqarena.models.tcn",
     "seqarena.models.s4d",
     "seqarena.models.hybrid",
+    "seqarena.models.mamba",
 )
 _TASKS = {"forecast": "seqarena.tasks.forecast:ForecastTask"}
 _loaded = False

@@ -51,8 +51,16 @@ def _validate(plans: list[arena_spec.RunPlan]) -> None:
             raise SeqarenaError(f"{plan.label}: {exc}") from None
 
 
-def compare(spec: arena_spec.ArenaSpec, out: Path, *, executor_name: str = "local", address: str | None = None,
-            url: str | None = None, retry_failed: bool = False, log: Callable[[str], None] = print) -> Path:
+def compare(
+    spec: arena_spec.ArenaSpec,
+    out: Path,
+    *,
+    executor_name: str = "local",
+    address: str | None = None,
+    url: str | None = None,
+    retry_failed: bool = False,
+    log: Callable[[str], None] = print,
+) -> Path:
     plans = arena_spec.expand(spec)
     _validate(plans)
     out.mkdir(parents=True, exist_ok=True)
@@ -65,11 +73,13 @@ def compare(spec: arena_spec.ArenaSpec, out: Path, *, executor_name: str = "loca
     todo = [p for k, p in unique.items() if statuses.get(k) != "ok" and (retry_failed or statuses.get(k) is None)]
     skipped = len(unique) - len(todo)
     failed_kept = sum(1 for k in unique if statuses.get(k) == "failed") if not retry_failed else 0
-    log(f"arena {out}: {len(unique)} runs, {skipped} already in the store, {len(todo)} to run"
-        + (f" ({failed_kept} failed kept; --retry-failed runs them again)" if failed_kept else ""))
+    log(
+        f"arena {out}: {len(unique)} runs, {skipped} already in the store, {len(todo)} to run"
+        + (f" ({failed_kept} failed kept; --retry-failed runs them again)" if failed_kept else "")
+    )
     run = executor(executor_name, address, spec.workers)
     started = time.perf_counter()
-    with _progress(len(todo)) as advance:
+    with _Progress(len(todo)) as advance:
         for i, row in enumerate(run([asdict(p) for p in todo], str(out)), start=1):
             store.put(row)
             advance()
@@ -87,7 +97,7 @@ def _run_line(i: int, n: int, row: dict[str, Any], elapsed: float) -> str:
     return f"{head}: test mse {test['mse']:.4f} mae {test['mae']:.4f}  ({elapsed:.0f}s elapsed)"
 
 
-class _progress:
+class _Progress:
     """A rich bar on a terminal; nothing otherwise (each finished run is logged as a line either way)."""
 
     def __init__(self, total: int) -> None:

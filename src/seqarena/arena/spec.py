@@ -67,9 +67,14 @@ def parse(data: dict[str, Any]) -> ArenaSpec:
         if not isinstance(values, list) or not values:
             raise ConfigError(f"sweep axis {axis} needs a non-empty list of values")
     return ArenaSpec(
-        task=dict(data.get("task") or {}), models=models, budget=budget,
-        seeds=[coerce(s, int, "seeds") for s in seeds], sweep=dict(sweep), train=dict(data.get("train") or {}),
-        eval=dict(data.get("eval") or {}), baselines=coerce(data.get("baselines", True), bool, "baselines"),
+        task=dict(data.get("task") or {}),
+        models=models,
+        budget=budget,
+        seeds=[coerce(s, int, "seeds") for s in seeds],
+        sweep=dict(sweep),
+        train=dict(data.get("train") or {}),
+        eval=dict(data.get("eval") or {}),
+        baselines=coerce(data.get("baselines", True), bool, "baselines"),
         workers=coerce(data.get("workers"), int | None, "workers"),
     )
 
@@ -122,8 +127,10 @@ def _run_config(spec: ArenaSpec, block: dict[str, Any], seed: int, point: dict[s
     model = {k: v for k, v in block.items() if k != "label"}
     cls = get_model(str(model["name"]))
     raw: dict[str, Any] = {
-        "task": dict(spec.task), "model": model,
-        "train": {**spec.train, "seed": seed, "progress": False}, "eval": dict(spec.eval),
+        "task": dict(spec.task),
+        "model": model,
+        "train": {**spec.train, "seed": seed, "progress": False},
+        "eval": dict(spec.eval),
     }
     if spec.budget.get("params") is not None and has_width(cls.Config()):
         raw["model"].setdefault("params", spec.budget["params"])

@@ -10,8 +10,18 @@ from typing import Any
 from scipy import stats as sps
 
 QUALITY = ("mse", "mae")  # lower is better
-COSTS = ("params", "train_seconds", "samples_per_s", "time_to_best", "latency_b1_ms", "latency_b64_ms",
-         "stream_step_ms", "size_bytes", "peak_rss_mb", "rss_over_idle_mb")
+COSTS = (
+    "params",
+    "train_seconds",
+    "samples_per_s",
+    "time_to_best",
+    "latency_b1_ms",
+    "latency_b64_ms",
+    "stream_step_ms",
+    "size_bytes",
+    "peak_rss_mb",
+    "rss_over_idle_mb",
+)
 
 
 def mean_ci(values: list[float]) -> tuple[float, float]:
@@ -29,8 +39,18 @@ def flatten(row: dict[str, Any]) -> dict[str, Any]:
     flat = {f"test_{k}": v for k, v in result["metrics"]["test"].items() if k in QUALITY}
     flat |= {f"val_{k}": v for k, v in result["metrics"]["val"].items() if k in QUALITY}
     flat |= {k: result.get(k) for k in ("params", "train_seconds", "samples_per_s", "time_to_best", "epochs")}
-    flat |= {k: result["profile"].get(k) for k in ("latency_b1_ms", "latency_b64_ms", "stream_step_ms", "size_bytes",
-                                                   "peak_rss_mb", "rss_over_idle_mb", "threads")}
+    flat |= {
+        k: result["profile"].get(k)
+        for k in (
+            "latency_b1_ms",
+            "latency_b64_ms",
+            "stream_step_ms",
+            "size_bytes",
+            "peak_rss_mb",
+            "rss_over_idle_mb",
+            "threads",
+        )
+    }
     return flat
 
 

@@ -34,7 +34,9 @@ class Store:
             _META.create_all(self.engine)
         except (sa.exc.ArgumentError, sa.exc.OperationalError, ImportError) as exc:
             first = str(exc).splitlines()[0]
-            raise SeqarenaError(f"cannot open the results store {url!r} ({first}); give a valid SQLAlchemy URL") from None
+            raise SeqarenaError(
+                f"cannot open the results store {url!r} ({first}); give a valid SQLAlchemy URL"
+            ) from None
 
     def statuses(self) -> dict[str, str]:
         with self.engine.connect() as conn:
@@ -42,9 +44,15 @@ class Store:
 
     def put(self, row: dict[str, Any]) -> None:
         values = {
-            "key": row["key"], "label": row["label"], "model": row["model"], "seed": row["seed"],
-            "status": row["status"], "error": row.get("error"), "config": json.dumps(row["config"]),
-            "result": json.dumps(row.get("result")), "finished_at": time.time(),
+            "key": row["key"],
+            "label": row["label"],
+            "model": row["model"],
+            "seed": row["seed"],
+            "status": row["status"],
+            "error": row.get("error"),
+            "config": json.dumps(row["config"]),
+            "result": json.dumps(row.get("result")),
+            "finished_at": time.time(),
         }
         with self.engine.begin() as conn:
             conn.execute(sa.delete(RUNS).where(RUNS.c.key == row["key"]))
@@ -55,7 +63,13 @@ class Store:
             out = {}
             for r in conn.execute(sa.select(RUNS)):
                 out[r.key] = {
-                    "key": r.key, "label": r.label, "model": r.model, "seed": r.seed, "status": r.status,
-                    "error": r.error, "config": json.loads(r.config), "result": json.loads(r.result or "null"),
+                    "key": r.key,
+                    "label": r.label,
+                    "model": r.model,
+                    "seed": r.seed,
+                    "status": r.status,
+                    "error": r.error,
+                    "config": json.loads(r.config),
+                    "result": json.loads(r.result or "null"),
                 }
             return out

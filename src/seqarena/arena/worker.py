@@ -21,8 +21,13 @@ def execute(plan: dict[str, Any], arena_dir: str, threads: int) -> dict[str, Any
     torch.set_num_threads(threads)
     idle_mb = peak_rss_mb()
     run_dir = Path(arena_dir) / "runs" / plan["key"]
-    row = {"key": plan["key"], "label": plan["label"], "model": plan["raw"]["model"]["name"], "seed": plan["seed"],
-           "config": plan["raw"]}
+    row = {
+        "key": plan["key"],
+        "label": plan["label"],
+        "model": plan["raw"]["model"]["name"],
+        "seed": plan["seed"],
+        "config": plan["raw"],
+    }
     started = time.perf_counter()
     try:
         resume = (run_dir / "config.yaml").is_file() and not (run_dir / "results.json").is_file()
@@ -78,7 +83,9 @@ def _first_predictions(model: Any, task: Any) -> dict[str, Any]:
     c = len(task.out_columns) - 1 if task.target not in task.out_columns else task.out_columns.index(task.target)
     return {
         "channel": task.out_columns[c],
-        "step1_pred": pred[:, 0, c].tolist(), "step1_true": y[:, 0, c].tolist(),
-        "window0_pred": pred[0, :, c].tolist(), "window0_true": y[0, :, c].tolist(),
+        "step1_pred": pred[:, 0, c].tolist(),
+        "step1_true": y[:, 0, c].tolist(),
+        "window0_pred": pred[0, :, c].tolist(),
+        "window0_true": y[0, :, c].tolist(),
         "window0_context": x[0, :, task.in_columns.index(task.out_columns[c])].tolist(),
     }
