@@ -27,6 +27,8 @@ VARIANTS = {  # extra configurations worth covering beyond the defaults
     "hybrid": [{"pattern": "RA", "rnn": "gru"}, {"pattern": "AAR", "dropout": 0.1}],
     "lstm_attention": [{"num_layers": 2}],
     "lstm_gru": [{"lstm_layers": 2, "gru_layers": 1}],
+    "peephole_lstm": [{"num_layers": 1}, {"num_layers": 3, "dropout": 0.1}],
+    "layernorm_lstm": [{"num_layers": 1}],
     "mamba": [{"d_state": 4, "expand": 1, "d_conv": 2, "num_layers": 1}],
 }
 CASES = [(name, {}) for name in model_names()] + [(n, v) for n, vs in VARIANTS.items() for v in vs]

@@ -28,6 +28,8 @@ DATA = {"data": "synthetic", "data_args": {"length": 600, "channels": 3}, "lookb
         {"name": "lstm_attention"},
         {"name": "lstm_gru"},
         {"name": "mamba"},
+        {"name": "peephole_lstm"},
+        {"name": "layernorm_lstm"},
     ],
 )
 @pytest.mark.parametrize("target", [50_000, 200_000])

@@ -49,6 +49,8 @@ def baseline_mse(tmp_path_factory) -> float:
         "lstm_attention",
         "lstm_gru",
         "mamba",
+        "peephole_lstm",
+        "layernorm_lstm",
     ],
 )
 def test_every_core_model_learns_well_below_last_value(model: str, tmp_path, baseline_mse: float) -> None:

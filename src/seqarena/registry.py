@@ -21,6 +21,7 @@ _BUILTIN_MODEL_MODULES = (
     "seqarena.models.s4d",
     "seqarena.models.hybrid",
     "seqarena.models.mamba",
+    "seqarena.models.lstm_variants",
 )
 _TASKS = {"forecast": "seqarena.tasks.forecast:ForecastTask"}
 _loaded = False

@@ -65,6 +65,9 @@ class LocalAttention(_Heads):
     def forward(self, x: torch.Tensor, causal: bool, cache: Cache | None, pos: int) -> tuple[torch.Tensor, Cache]:
         q, k, v = self.split(x)
         T, g = x.shape[1], self.global_tokens
+        if cache is None and pos == 0 and 2 * self.window < T:  # a whole sequence: O(T * window) blocks
+            keep = (torch.arange(T, device=x.device) < g) | (torch.arange(T, device=x.device) > T - self.window)
+            return self.merge(self._blocked(q, k, v, causal)), (k[:, :, keep], v[:, :, keep])
         if cache is not None:
             k, v = torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2)
         cached = k.shape[2] - T
@@ -82,6 +85,37 @@ class LocalAttention(_Heads):
         # what a later query (position >= pos + T) may still see: the global keys and the last window - 1 keys
         keep = (key_pos < g) | (key_pos > pos + T - self.window)
         return self.merge(y), (k[:, :, keep], v[:, :, keep])
+
+    def _blocked(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool) -> torch.Tensor:
+        """Queries in blocks of `window`; block c sees keys [cW - W, cW + W) (+ W more when not causal) plus the
+        global keys, so time and memory grow linearly with T. Same result as the dense mask."""
+        B, h, T, d = q.shape
+        W, g = self.window, min(self.global_tokens, T)
+        nb = -(-T // W)
+        pad = nb * W - T
+        left, right = W, (0 if causal else W)
+        span = W + left + right
+        qb = F.pad(q, (0, 0, 0, pad)).view(B, h, nb, W, d)
+        kb = F.pad(k, (0, 0, left, pad + right)).unfold(2, span, W).transpose(-1, -2)  # (B, h, nb, span, d)
+        vb = F.pad(v, (0, 0, left, pad + right)).unfold(2, span, W).transpose(-1, -2)
+        dev = q.device
+        q_pos = (torch.arange(nb, device=dev)[:, None] * W + torch.arange(W, device=dev))[:, :, None]  # (nb, W, 1)
+        k_pos = (torch.arange(nb, device=dev)[:, None] * W - left + torch.arange(span, device=dev))[:, None, :]
+        diff = q_pos - k_pos  # (nb, W, span)
+        mask = ((diff >= 0) & (diff < W)) if causal else (diff.abs() < W)
+        mask = mask & (k_pos >= g) & (k_pos < T)  # global keys come once, from the global part below
+        if g:
+            g_pos = torch.arange(g, device=dev)[None, None, :]
+            g_mask = (q_pos >= g_pos) if causal else torch.ones_like(q_pos >= g_pos)
+            kb = torch.cat([k[:, :, None, :g].expand(B, h, nb, g, d), kb], dim=3)
+            vb = torch.cat([v[:, :, None, :g].expand(B, h, nb, g, d), vb], dim=3)
+            mask = torch.cat([g_mask.expand(nb, W, g), mask], dim=2)
+        drop = self.dropout if self.training else 0.0
+        y = F.scaled_dot_product_attention(qb, kb, vb, attn_mask=mask, dropout_p=drop)  # (B, h, nb, W, d)
+        y = y.reshape(B, h, nb * W, d)[:, :, :T]
+        if g and not causal:  # global queries attend to every position
+            y = torch.cat([F.scaled_dot_product_attention(q[:, :, :g], k, v, dropout_p=drop), y[:, :, g:]], dim=2)
+        return y
 
 
 def _phi(x: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,109 @@
+"""LSTM variants that need custom cells: peephole connections (Gers & Schmidhuber, 2000) and layer
+normalisation (Ba et al., 2016). To keep the Python time loop cheap, the input projection of every step is one
+matmul before the loop, the loop iterates `unbind(1)` (never `x[:, t]` of a tensor that requires grad: O(T^2)
+backward), and each step is one (B, H) x (H, 4H) matmul plus elementwise gates.
+`benchmarks/custom_cells.py` measures what they cost against the fused nn.LSTM."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from seqarena.models.base import Capabilities, SequenceModel, State
+from seqarena.registry import register_model
+
+
+@dataclass(kw_only=True)
+class CellLSTMConfig:
+    name: str = "peephole_lstm"
+    d_model: int = 64
+    num_layers: int = 2
+    dropout: float = 0.0  # between stacked layers
+    params: int | None = None  # a target parameter count: sets d_model (within 5%)
+
+
+class CellLayer(nn.Module):
+    """One LSTM layer; `peephole` adds c -> gate weights, `layer_norm` normalises the projections and the cell."""
+
+    def __init__(self, width: int, peephole: bool, layer_norm: bool) -> None:
+        super().__init__()
+        self.hidden = width
+        self.w_x = nn.Linear(width, 4 * width, bias=not layer_norm)
+        self.w_h = nn.Linear(width, 4 * width, bias=False)
+        for g in range(4):
+            nn.init.orthogonal_(self.w_h.weight.data[g * width : (g + 1) * width])
+        self.peep = nn.Parameter(torch.zeros(3, width)) if peephole else None  # input, forget, output
+        self.ln = layer_norm
+        if layer_norm:
+            self.ln_x, self.ln_h, self.ln_c = nn.LayerNorm(4 * width), nn.LayerNorm(4 * width), nn.LayerNorm(width)
+            self.bias = nn.Parameter(torch.zeros(4 * width))
+        gate_bias = self.bias if layer_norm else self.w_x.bias
+        with torch.no_grad():
+            gate_bias.zero_()
+            gate_bias[width : 2 * width] = 1.0  # forget gate opens at the start
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor):
+        # x: (B, T, D); h, c: (B, H)
+        xs = self.w_x(x)  # (B, T, 4H): every step's input projection in one matmul
+        if self.ln:
+            xs = self.ln_x(xs) + self.bias
+        outs = []
+        for x_t in xs.unbind(1):
+            hw = self.w_h(h)
+            gates = x_t + (self.ln_h(hw) if self.ln else hw)  # (B, 4H)
+            i, f, g, o = gates.chunk(4, dim=-1)
+            if self.peep is not None:
+                i, f = i + self.peep[0] * c, f + self.peep[1] * c
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            if self.peep is not None:
+                o = o + self.peep[2] * c
+            h = torch.sigmoid(o) * torch.tanh(self.ln_c(c) if self.ln else c)
+            outs.append(h)
+        return torch.stack(outs, dim=1), h, c  # (B, T, H)
+
+
+class _CellLSTM(SequenceModel):
+    peephole = False
+    layer_norm = False
+
+    def __init__(self, cfg: CellLSTMConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        make = lambda: CellLayer(cfg.d_model, self.peephole, self.layer_norm)  # noqa: E731
+        self.layers = nn.ModuleList(make() for _ in range(cfg.num_layers))
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities(family="recurrent", causal=True, stateful=True)
+
+    def init_state(self, batch: int, device: torch.device | None = None) -> State:
+        zeros = torch.zeros(self.cfg.num_layers, batch, self.cfg.d_model, device=device)  # (L, B, H)
+        return zeros, zeros.clone()
+
+    def forward(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+        h0, c0 = state if state is not None else self.init_state(x.shape[0], x.device)
+        hs, cs = [], []
+        for i, layer in enumerate(self.layers):
+            x, h, c = layer(x if i == 0 else self.drop(x), h0[i], c0[i])
+            hs.append(h)
+            cs.append(c)
+        return x, (torch.stack(hs), torch.stack(cs))  # (B, T, H)
+
+
+@register_model("peephole_lstm")
+class PeepholeLSTM(_CellLSTM):
+    Config = CellLSTMConfig
+    peephole = True
+
+
+@dataclass(kw_only=True)
+class LayerNormLSTMConfig(CellLSTMConfig):
+    name: str = "layernorm_lstm"
+
+
+@register_model("layernorm_lstm")
+class LayerNormLSTM(_CellLSTM):
+    Config = LayerNormLSTMConfig
+    layer_norm = True
