@@ -68,6 +68,8 @@ def main() -> None:
         "naive_loop_lstm": NaiveLoopLSTM(args.width, args.layers),
     }
     ms = {name: timed(model, x, args.reps) for name, model in models.items()}
+    with torch.backends.mkldnn.flags(enabled=False):  # the fused kernel without oneDNN, for context
+        ms["fused_lstm_without_onednn"] = timed(models["fused_lstm"], x, args.reps)
     base = ms["fused_lstm"]
     report = {
         "benchmark": "custom_cells", "batch": args.batch, "steps": args.steps, "width": args.width,

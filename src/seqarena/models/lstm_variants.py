@@ -42,24 +42,27 @@ class CellLayer(nn.Module):
         gate_bias = self.bias if layer_norm else self.w_x.bias
         with torch.no_grad():
             gate_bias.zero_()
-            gate_bias[width : 2 * width] = 1.0  # forget gate opens at the start
+            gate_bias[width : 2 * width] = 1.0  # forget gate (order: input, forget, output, candidate) opens
 
     def forward(self, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor):
-        # x: (B, T, D); h, c: (B, H)
+        # x: (B, T, D); h, c: (B, H). Gate order inside: input, forget, output (one sigmoid), then candidate.
+        H = self.hidden
         xs = self.w_x(x)  # (B, T, 4H): every step's input projection in one matmul
         if self.ln:
             xs = self.ln_x(xs) + self.bias
+        w_h = self.w_h.weight.t()  # (H, 4H)
         outs = []
         for x_t in xs.unbind(1):
-            hw = self.w_h(h)
-            gates = x_t + (self.ln_h(hw) if self.ln else hw)  # (B, 4H)
-            i, f, g, o = gates.chunk(4, dim=-1)
+            gates = self.ln_h(h @ w_h) + x_t if self.ln else torch.addmm(x_t, h, w_h)  # (B, 4H), one op
+            if self.peep is None:
+                i, f, o = torch.sigmoid(gates[:, : 3 * H]).chunk(3, dim=1)
+            else:  # peepholes: the input and forget gates see c_{t-1}, the output gate sees c_t
+                i = torch.sigmoid(torch.addcmul(gates[:, :H], self.peep[0], c))
+                f = torch.sigmoid(torch.addcmul(gates[:, H : 2 * H], self.peep[1], c))
+            c = torch.addcmul(f * c, i, torch.tanh(gates[:, 3 * H :]))
             if self.peep is not None:
-                i, f = i + self.peep[0] * c, f + self.peep[1] * c
-            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-            if self.peep is not None:
-                o = o + self.peep[2] * c
-            h = torch.sigmoid(o) * torch.tanh(self.ln_c(c) if self.ln else c)
+                o = torch.sigmoid(torch.addcmul(gates[:, 2 * H : 3 * H], self.peep[2], c))
+            h = o * torch.tanh(self.ln_c(c) if self.ln else c)
             outs.append(h)
         return torch.stack(outs, dim=1), h, c  # (B, T, H)
 
