@@ -54,8 +54,8 @@ def case(family: str, length: int, width: int, reps: int) -> dict:
         model = cls(cls.Config(d_model=width, num_layers=1, **extra))
         layer = lambda x: model(x)[0]  # noqa: E731
     x = torch.randn(1, length, width, requires_grad=True)
-    layer(x).sum().backward()  # warm-up: one-time initialisation is not part of the figure
-    idle = peak_rss_mb()
+    idle = peak_rss_mb()  # before the first call, so the peak of every call counts
+    layer(x).sum().backward()  # warm-up: one-time initialisation is not part of the time
     times = []
     for _ in range(reps):
         started = time.perf_counter()

@@ -60,7 +60,7 @@ class S4DKernel(nn.Module):
         y = y + self.d[:, None] * u
         # the state after the chunk: s_T = Ab^T s_0 + sum_j Ab^(T-1-j) Bb u_j
         rev = torch.flip(powers, dims=[-1])  # (H, N/2, T): Ab^(T-1-j)
-        new = torch.einsum("hnl,bhl->bhn", rev * Bb[:, :, None], u.to(rev.dtype))
+        new = torch.einsum("hnl,bhl->bhn", rev, u.to(rev.dtype)) * Bb  # (B, H, N/2), no (H, N/2, T) temporary
         if state is not None:
             carry = torch.exp(dtA[:, :, None] * (steps + 1))  # (H, N/2, T): Ab^(t+1)
             y = y + 2 * torch.einsum("hn,hnl,bhn->bhl", C, carry, state).real
