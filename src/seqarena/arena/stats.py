@@ -10,17 +10,15 @@ from typing import Any
 from scipy import stats as sps
 
 QUALITY = ("mse", "mae")  # lower is better
-COSTS = (
-    "params",
-    "train_seconds",
-    "samples_per_s",
-    "time_to_best",
+RUN_KEYS = ("params", "train_seconds", "samples_per_s", "time_to_best", "epochs")
+PROFILE_KEYS = (
     "latency_b1_ms",
     "latency_b64_ms",
     "stream_step_ms",
     "size_bytes",
     "peak_rss_mb",
     "rss_over_idle_mb",
+    "threads",
 )
 
 
@@ -38,19 +36,8 @@ def flatten(row: dict[str, Any]) -> dict[str, Any]:
     result = row["result"]
     flat = {f"test_{k}": v for k, v in result["metrics"]["test"].items() if k in QUALITY}
     flat |= {f"val_{k}": v for k, v in result["metrics"]["val"].items() if k in QUALITY}
-    flat |= {k: result.get(k) for k in ("params", "train_seconds", "samples_per_s", "time_to_best", "epochs")}
-    flat |= {
-        k: result["profile"].get(k)
-        for k in (
-            "latency_b1_ms",
-            "latency_b64_ms",
-            "stream_step_ms",
-            "size_bytes",
-            "peak_rss_mb",
-            "rss_over_idle_mb",
-            "threads",
-        )
-    }
+    flat |= {k: result.get(k) for k in RUN_KEYS}
+    flat |= {k: result["profile"].get(k) for k in PROFILE_KEYS}
     return flat
 
 
