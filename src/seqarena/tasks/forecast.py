@@ -16,7 +16,7 @@ from torch.utils.checkpoint import checkpoint
 
 from seqarena.config import RunConfig
 from seqarena.data import registry as datasets
-from seqarena.data.timeseries import Series, fill_missing, frame_to_series
+from seqarena.data.timeseries import fill_missing, frame_to_series
 from seqarena.errors import DataError
 from seqarena.models.base import ForecastSpec, SequenceModel
 from seqarena.registry import get_model
@@ -63,12 +63,12 @@ class ForecastModel(nn.Module):
 class ForecastTask:
     """Owns the data of one forecasting run: splits, scaler, windows, metrics and prediction."""
 
-    def __init__(self, cfg: RunConfig, series: Series | None = None) -> None:
+    def __init__(self, cfg: RunConfig) -> None:
         tc = cfg.task
         if datasets.is_path(tc.data):  # absolute, so the run can be evaluated from any directory
             tc = replace(tc, data=str(Path(tc.data).expanduser().resolve()))
         loaded, self.info, self.data_sha256 = datasets.load(tc.data, tc.data_args, tc.time_column)
-        series = fill_missing(series or loaded, tc.fill or self.info.fill)
+        series = fill_missing(loaded, tc.fill or self.info.fill)
         cfg.task = tc = replace(tc, lookback=tc.lookback or self.info.lookback, horizon=tc.horizon or self.info.horizon)
         if tc.lookback < 1 or tc.horizon < 1:
             raise DataError("task.lookback and task.horizon must be >= 1")

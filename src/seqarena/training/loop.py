@@ -4,6 +4,7 @@ continues exactly as the uninterrupted run would have."""
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 import time
@@ -16,7 +17,7 @@ from torch import nn
 
 from seqarena.config import TrainConfig
 from seqarena.errors import SeqarenaError
-from seqarena.training.checkpoint import load_checkpoint, save_checkpoint, write_json
+from seqarena.training.checkpoint import load_checkpoint, save_checkpoint
 from seqarena.training.optim import build_optimizer, lr_factor, set_lr
 from seqarena.training.precision import autocast_context
 
@@ -157,14 +158,8 @@ def _update_stopping(
 
 def _write_metrics(path: Path, history: list[dict[str, Any]]) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(_json_line(r) for r in history), encoding="utf-8")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in history), encoding="utf-8")
     tmp.replace(path)
-
-
-def _json_line(record: dict[str, Any]) -> str:
-    import json
-
-    return json.dumps(record) + "\n"
 
 
 def _epoch_line(r: dict[str, Any], max_epochs: int) -> str:
@@ -198,4 +193,4 @@ class _Progress:
             self.bar = None
 
 
-__all__ = ["fit", "write_json", "TrainingDivergedError", "epoch_seed"]
+__all__ = ["fit", "TrainingDivergedError", "epoch_seed"]
