@@ -51,7 +51,7 @@ def assert_clean_error(proc: subprocess.CompletedProcess, fragment: str) -> None
         (["--set", "train.lr=fast"], "train.lr='fast'"),
         (["--set", "model.num_heads=2"], "unknown option 'model.num_heads'"),
         (["--set", "task.lookback=5000"], "fewer than task.lookback"),
-        (["--task", "translate"], "task.name='translate'"),
+        (["--task", "translate"], "unknown task 'translate'"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path: Path, args: list[str], fragment: str) -> None:

@@ -4,7 +4,7 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str):  # lazy, so `import seqarena` stays cheap
-    if name in ("train", "load", "evaluate", "RunResult", "LoadedRun"):
+    if name in ("train", "load", "evaluate", "generate", "RunResult", "LoadedRun"):
         from seqarena import run
 
         return getattr(run, name)
@@ -15,4 +15,4 @@ def __getattr__(name: str):  # lazy, so `import seqarena` stays cheap
     raise AttributeError(name)
 
 
-__all__ = ["train", "load", "evaluate", "RunConfig", "RunResult", "LoadedRun", "__version__"]
+__all__ = ["train", "load", "evaluate", "generate", "RunConfig", "RunResult", "LoadedRun", "__version__"]

@@ -64,14 +64,16 @@ def datasets() -> None:
 
     from seqarena.data.registry import DATASETS, status
 
-    table = Table("dataset", "task", "rows x cols", "lookback/horizon", "period", "licence", "available", "description")
+    table = Table("dataset", "task", "size", "defaults", "period", "licence", "available", "description")
     for info in DATASETS.values():
+        size = info.size or (f"{info.shape[0]:,} x {info.shape[1]}" if info.shape[0] else "configurable")
+        lm = info.task == "lm"
         table.add_row(
             info.name,
             info.task,
-            f"{info.shape[0]:,} x {info.shape[1]}" if info.shape[0] else "configurable",
-            f"{info.lookback}/{info.horizon}",
-            str(info.period),
+            size,
+            f"tokenizer {info.tokenizer}" if lm else f"{info.lookback}/{info.horizon}",
+            "-" if lm else str(info.period),
             info.licence,
             status(info),
             info.description,
@@ -148,6 +150,64 @@ def predict(
         result.to_csv(fh, index=False)
     os.replace(tmp, output)
     _log(f"wrote {len(result)} forecast steps of {', '.join(run.artifacts['out_columns'])} to {output}")
+
+
+@app.command()
+def generate(
+    run_dir: Annotated[Path, typer.Argument(help="a finished language-model run (--task lm)")],
+    prompt: Annotated[str, typer.Option(help="text to continue (empty: start a new line)")] = "",
+    max_new_tokens: Annotated[int, typer.Option(help="tokens to generate per sample")] = 200,
+    temperature: Annotated[float, typer.Option(help="0 = greedy; higher = more random")] = 1.0,
+    top_k: Annotated[int | None, typer.Option(help="sample among the k most likely tokens")] = None,
+    top_p: Annotated[float | None, typer.Option(help="sample within the smallest set of this probability")] = None,
+    repetition_penalty: Annotated[float, typer.Option(help="> 1 discourages repeating tokens")] = 1.0,
+    stop: Annotated[list[str] | None, typer.Option(help="end a sample at this text (repeatable)")] = None,
+    num_samples: Annotated[int, typer.Option(help="samples generated as one batch")] = 1,
+    seed: Annotated[int, typer.Option(help="random seed of the sampler")] = 0,
+    cache: Annotated[bool, typer.Option(help="reuse the model state (KV cache); --no-cache recomputes")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="print samples and metrics as JSON at the end")] = False,
+) -> None:
+    """Generate text, streamed to stdout as it is produced; a summary line (tokens/s) goes to stderr."""
+    from seqarena.run import generate as run_generate
+
+    echoed = False
+
+    def show(piece: str) -> None:
+        nonlocal echoed
+        if not echoed:  # the prompt goes out with the first piece, once the prompt is known to encode
+            sys.stdout.write(prompt)
+            echoed = True
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+
+    streaming = num_samples == 1 and not as_json
+    result = run_generate(
+        run_dir,
+        prompt,
+        num_samples=num_samples,
+        stop=stop,
+        on_text=show if streaming else None,
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+        repetition_penalty=repetition_penalty,
+        seed=seed,
+        use_cache=cache,
+    )
+    if as_json:
+        print(json.dumps(result, indent=2))
+    elif streaming:
+        print(prompt if not echoed else "")
+    else:
+        for i, text in enumerate(result["samples"]):
+            print(f"--- sample {i + 1} ---\n{prompt}{text}")
+    _log(
+        f"{result['new_tokens']} tokens x {result['batch']} in {result['seconds']:.2f} s: "
+        f"{result['tokens_per_s']:.1f} tokens/s, {result['words_per_s']:.1f} words/s "
+        f"({result['threads']} threads, {'cache' if result['kv_cache'] else 'no cache'}); "
+        f"repetition {result['repetition_rate']:.3f}, distinct-2 {result['distinct_2']:.3f}"
+    )
 
 
 @app.command()
@@ -237,17 +297,18 @@ def _print_results(arena_dir: Path, store: str | None) -> None:
     from rich.table import Table
 
     from seqarena.arena.runner import collect
-    from seqarena.report.render import COLUMNS, summary, table_rows
+    from seqarena.report.render import columns, summary, table_rows
 
-    _, points = collect(arena_dir, store)
+    spec, points = collect(arena_dir, store)
+    task = spec.task.get("name", "forecast")
     console = Console(width=200)
     for p in points:
         title = ", ".join(f"{k} = {v}" for k, v in p["point"].items()) or "leaderboard"
-        table = Table(*COLUMNS, title=title)
-        for row in table_rows(p["board"]):
+        table = Table(*columns(task), title=title)
+        for row in table_rows(p["board"], task):
             table.add_row(*row)
         console.print(table)
-        for line in summary(p["board"]):
+        for line in summary(p["board"], task):
             console.print(f"  {line}")
 
 

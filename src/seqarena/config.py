@@ -35,6 +35,23 @@ class TaskConfig:
 
 
 @dataclass(kw_only=True)
+class LMTaskConfig:
+    name: Literal["lm"] = "lm"
+    data: str = "tinyshakespeare"  # a registered corpus, or a path to a text file or a folder of .txt files
+    tokenizer: Literal["char", "byte", "word", "bpe"] | None = None  # None: the corpus default (else char)
+    vocab_size: int | None = None  # bpe: the vocabulary to learn (default 8000); word: keep the most frequent
+    min_freq: int = 1  # word: rarer words become <unk>
+    block_size: int = 128  # context length of a training window (truncated-BPTT length for recurrent models)
+    batching: Literal["auto", "stream", "blocks"] = "auto"  # auto: stream (TBPTT) for streaming models, else blocks
+    head: Literal["auto", "full", "adaptive"] = "auto"  # auto: adaptive softmax from 20k tokens of vocabulary
+    cutoffs: list[int] | None = None  # adaptive softmax cluster bounds (default: vocab/16, vocab/4)
+    tie_weights: bool = False  # share the input embedding with the output layer (also `model.tie_weights`)
+    eval_stride: int | None = None  # blocks models: score sliding windows with this stride (None: disjoint blocks)
+    split: list[float] | None = None  # user corpora: train/val/test shares (default 0.9, 0.05, 0.05)
+    encoding: str = "utf-8"
+
+
+@dataclass(kw_only=True)
 class TrainConfig:
     max_epochs: int = 10
     max_steps: int | None = None  # stop after this many optimizer steps in total
@@ -47,6 +64,8 @@ class TrainConfig:
     momentum: float = 0.9  # SGD only
     schedule: Literal["constant", "cosine", "step", "plateau"] = "cosine"
     warmup_steps: int = 0
+    min_lr_ratio: float = 0.0  # schedule=cosine decays to train.lr * min_lr_ratio
+    beta2: float = 0.999  # AdamW's second-moment decay (0.99 suits small data and short runs)
     step_epochs: int = 1  # schedule=step: multiply the lr by gamma every step_epochs epochs
     gamma: float = 0.5  # schedule=step and schedule=plateau: the decay factor
     clip_norm: float | None = 1.0  # clip gradients by global norm; None: off
@@ -68,13 +87,14 @@ class EvalConfig:
 
 @dataclass(kw_only=True)
 class RunConfig:
-    task: TaskConfig = field(default_factory=TaskConfig)
+    task: Any = field(default_factory=TaskConfig)  # TaskConfig (forecast) or LMTaskConfig, by task.name
     model: Any = None  # the chosen model's own Config dataclass
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
 
 SECTIONS = {"task": TaskConfig, "train": TrainConfig, "eval": EvalConfig}
+TASK_CONFIGS: dict[str, type] = {"forecast": TaskConfig, "lm": LMTaskConfig}
 _SUFFIX = {"k": 1_000, "m": 1_000_000, "g": 1_000_000_000}
 
 
@@ -235,10 +255,22 @@ def build(raw: dict[str, Any]) -> RunConfig:
         if raw[key] is not None and not isinstance(raw[key], dict):
             raise ConfigError(f"config section '{key}' must be a mapping of options, got {raw[key]!r}")
     model_raw = dict(raw.get("model") or {})
+    task_raw = dict(raw.get("task") or {})
+    task_name = str(task_raw.get("name", "forecast"))
+    if task_name not in TASK_CONFIGS:
+        close = difflib.get_close_matches(task_name, list(TASK_CONFIGS), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise ConfigError(f"unknown task '{task_name}'{hint} (tasks: {', '.join(TASK_CONFIGS)})")
+    if "tie_weights" in model_raw:  # the embedding and output layer belong to the task; accept the common spelling
+        if task_name != "lm":
+            raise ConfigError("model.tie_weights applies to language models (task.name=lm)")
+        task_raw["tie_weights"] = model_raw.pop("tie_weights")
     model_cls = get_model(str(model_raw.get("name", "lstm")))
     model_raw["name"] = model_cls.name
+    if task_name == "lm" and "causal" in {f.name for f in dataclasses.fields(model_cls.Config)}:
+        model_raw.setdefault("causal", True)  # a language model must not see the next token
     return RunConfig(
-        task=from_dict(TaskConfig, raw.get("task"), "task"),
+        task=from_dict(TASK_CONFIGS[task_name], task_raw, "task"),
         model=from_dict(model_cls.Config, model_raw, "model"),
         train=from_dict(TrainConfig, raw.get("train"), "train"),
         eval=from_dict(EvalConfig, raw.get("eval"), "eval"),

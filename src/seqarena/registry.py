@@ -23,7 +23,7 @@ _BUILTIN_MODEL_MODULES = (
     "seqarena.models.mamba",
     "seqarena.models.lstm_variants",
 )
-_TASKS = {"forecast": "seqarena.tasks.forecast:ForecastTask"}
+_TASKS = {"forecast": "seqarena.tasks.forecast:ForecastTask", "lm": "seqarena.tasks.lm:LMTask"}
 _loaded = False
 
 

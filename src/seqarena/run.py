@@ -22,9 +22,8 @@ from safetensors.torch import load_model, save_model
 from seqarena import __version__
 from seqarena.config import RunConfig, build, dump_yaml, load_yaml, to_dict
 from seqarena.errors import SeqarenaError
-from seqarena.models.base import ForecastSpec, count_params
+from seqarena.models.base import count_params
 from seqarena.registry import get_task
-from seqarena.tasks.forecast import ForecastModel, ForecastTask
 from seqarena.training.checkpoint import write_json
 from seqarena.training.loop import fit
 from seqarena.training.precision import resolve_device, resolve_precision
@@ -122,7 +121,7 @@ def train(
         info = {
             "seed": cfg.train.seed,
             "params": count_params(model),
-            "data": {"name": cfg.task.data, "sha256": task.data_sha256, "values_sha256": task.series.checksum()},
+            "data": {"name": cfg.task.data, "sha256": task.data_sha256, "values_sha256": task.values_checksum()},
             "environment": env,
         }
         write_json(out / "run.json", info)
@@ -134,7 +133,7 @@ def train(
         if model.net.capabilities().trainable and count_params(model) > 0:
             state = fit(task, model, cfg.train, out, device, precision[0], cfg.eval.batch_size, log)
         save_model(model, str(out / "model.safetensors"))
-        write_json(out / "task.json", task.artifacts())
+        task.write_artifacts(out)
         results = {s: task.evaluate(model, s, cfg.eval.batch_size, device) for s in ("val", "test")}
         timing = {k: state.get(k) for k in ("train_seconds", "time_to_best", "best_epoch", "step")}
         write_json(out / "results.json", {**results, "training": timing, "params": info["params"]})
@@ -149,7 +148,7 @@ def train(
 class LoadedRun:
     run_dir: Path
     config: RunConfig
-    model: ForecastModel
+    model: Any  # ForecastModel or LMModel
     artifacts: dict[str, Any]
 
 
@@ -162,12 +161,7 @@ def load(run_dir: str | Path) -> LoadedRun:
                 f"{run_dir} is not a finished run (no {name}); train it first or finish it with --resume"
             )
     cfg = build(load_yaml(run_dir / "config.yaml"))
-    art = json.loads((run_dir / "task.json").read_text())
-    spec = ForecastSpec(art["lookback"], art["horizon"], len(art["in_columns"]), art["period"])
-    out_idx = [art["in_columns"].index(c) for c in art["out_columns"]]
-    from seqarena.tasks.forecast import make_model
-
-    model = make_model(cfg, spec, out_idx)
+    model, art = get_task(cfg.task.name).load_model(cfg, run_dir)
     load_model(model, str(run_dir / "model.safetensors"))
     model.eval()
     return LoadedRun(run_dir, cfg, model, art)
@@ -175,7 +169,50 @@ def load(run_dir: str | Path) -> LoadedRun:
 
 def evaluate(run_dir: str | Path, split: str = "test") -> dict[str, float]:
     run = load(run_dir)
-    task = ForecastTask(run.config)
+    task = get_task(run.config.task.name).for_run(run.config, run.run_dir)
     started = time.perf_counter()
     metrics = task.evaluate(run.model, split, run.config.eval.batch_size, torch.device("cpu"))
     return {**metrics, "seconds": round(time.perf_counter() - started, 3)}
+
+
+def generate(
+    run_dir: str | Path,
+    prompt: str = "",
+    *,
+    num_samples: int = 1,
+    stop: list[str] | None = None,
+    on_text: Callable[[str], None] | None = None,
+    **sampling: Any,
+) -> dict[str, Any]:
+    """Sample text from a finished language-model run: the samples, speed (tokens/s, words/s, threads) and
+    repetition/diversity metrics. `sampling` takes the fields of seqarena.tasks.generate.Sampling."""
+    from seqarena.tasks.generate import Sampling, generate_text
+    from seqarena.tasks.lm_metrics import generation_metrics
+
+    run = load(run_dir)
+    if run.config.task.name != "lm":
+        raise SeqarenaError(f"{run_dir} is a {run.config.task.name} run; generate needs a language model (--task lm)")
+    if num_samples < 1:
+        raise SeqarenaError("--num-samples must be >= 1")
+    texts, gen = generate_text(
+        run.model,
+        run.artifacts["tokenizer_obj"],
+        prompt,
+        Sampling(**sampling),
+        run.artifacts["block_size"],
+        num_samples,
+        stop,
+        on_text,
+    )
+    words = sum(len(t.split()) for t in texts)
+    return {
+        "samples": texts,
+        "new_tokens": gen.new_tokens,
+        "batch": gen.batch,
+        "seconds": round(gen.seconds, 4),
+        "tokens_per_s": round(gen.tokens_per_s, 2),
+        "words_per_s": round(words / max(gen.seconds, 1e-9), 2),
+        "threads": gen.threads,
+        "kv_cache": gen.cache,
+        **{k: round(v, 4) for k, v in generation_metrics(texts).items()},
+    }

@@ -14,7 +14,7 @@ import yaml
 
 from seqarena.arena import spec as arena_spec
 from seqarena.arena.executors import executor
-from seqarena.arena.stats import leaderboard
+from seqarena.arena.stats import PRIMARY, leaderboard
 from seqarena.arena.store import Store
 from seqarena.errors import SeqarenaError
 
@@ -33,20 +33,17 @@ def store_url(arena_dir: Path, url: str | None) -> str:
 
 def _validate(plans: list[arena_spec.RunPlan]) -> None:
     """Build each distinct task once and every entrant's model, so bad data or options fail before any run."""
-    from dataclasses import replace
-
     from seqarena.config import build
-    from seqarena.tasks.forecast import ForecastTask, make_model
+    from seqarena.registry import get_task
 
-    tasks: dict[str, ForecastTask] = {}
+    tasks: dict[str, Any] = {}
     for plan in plans:
         cfg = build(json.loads(json.dumps(plan.raw)))
         task_key = json.dumps(plan.raw["task"], sort_keys=True, default=str)
         try:
             if task_key not in tasks:
-                tasks[task_key] = ForecastTask(cfg)
-            task = tasks[task_key]
-            make_model(replace(task.cfg, model=task.sized(cfg.model)), task.spec, task.out_idx)
+                tasks[task_key] = get_task(cfg.task.name)(cfg)
+            tasks[task_key].check_model(cfg.model)
         except SeqarenaError as exc:
             raise SeqarenaError(f"{plan.label}: {exc}") from None
 
@@ -94,6 +91,8 @@ def _run_line(i: int, n: int, row: dict[str, Any], elapsed: float) -> str:
     if row["status"] != "ok":
         return f"{head}: FAILED {row['error'].splitlines()[0]}  ({elapsed:.0f}s elapsed)"
     test = row["result"]["metrics"]["test"]
+    if "ppl" in test:
+        return f"{head}: test ppl {test['ppl']:.3f} bpc {test['bpc']:.4f}  ({elapsed:.0f}s elapsed)"
     return f"{head}: test mse {test['mse']:.4f} mae {test['mae']:.4f}  ({elapsed:.0f}s elapsed)"
 
 
@@ -130,6 +129,7 @@ def collect(arena_dir: Path, url: str | None = None) -> tuple[arena_spec.ArenaSp
             name = json.dumps(plan.point, default=str)
             point = points.setdefault(name, {"point": plan.point, "entries": []})
             point["entries"].append({"label": plan.label, "seed": plan.seed, "row": rows[plan.key]})
+    metric = PRIMARY.get(spec.task.get("name", "forecast"), "test_mse")
     for point in points.values():
-        point["board"] = leaderboard(point["entries"])
+        point["board"] = leaderboard(point["entries"], metric)
     return spec, list(points.values())

@@ -9,8 +9,9 @@ from typing import Any
 
 from scipy import stats as sps
 
-QUALITY = ("mse", "mae")  # lower is better
-RUN_KEYS = ("params", "train_seconds", "samples_per_s", "time_to_best", "epochs")
+QUALITY = ("mse", "mae", "ppl", "bpc")  # lower is better (forecast: mse, mae; lm: ppl, bpc)
+RUN_KEYS = ("params", "train_seconds", "samples_per_s", "train_tokens_per_s", "time_to_best", "epochs")
+PRIMARY = {"forecast": "test_mse", "lm": "test_ppl"}  # what a leaderboard ranks by
 PROFILE_KEYS = (
     "latency_b1_ms",
     "latency_b64_ms",
@@ -19,6 +20,11 @@ PROFILE_KEYS = (
     "peak_rss_mb",
     "rss_over_idle_mb",
     "threads",
+    "gen_tokens_per_s",
+    "gen_ms_per_token",
+    "repetition_rate",
+    "distinct_2",
+    "copy_rate",
 )
 
 
@@ -38,6 +44,7 @@ def flatten(row: dict[str, Any]) -> dict[str, Any]:
     flat |= {f"val_{k}": v for k, v in result["metrics"]["val"].items() if k in QUALITY}
     flat |= {k: result.get(k) for k in RUN_KEYS}
     flat |= {k: result["profile"].get(k) for k in PROFILE_KEYS}
+    flat["unigram_ppl"] = result["metrics"]["test"].get("unigram_ppl")
     return flat
 
 

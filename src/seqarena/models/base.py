@@ -27,7 +27,15 @@ class Capabilities:
     bidirectional: bool = False
     stateful: bool = False  # supports init_state / forward(x, state) stepping
     trainable: bool = True  # False for parameter-free baselines
-    tasks: tuple[str, ...] = ("forecast",)
+    streaming: bool = False  # a fixed-size state that forgets (recurrent, SSM, TCN): a language model carries it
+    # across training windows (truncated BPTT) and through a whole stream; others work within a context window
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        """The tasks this model can serve: a language model must be a causal backbone."""
+        if self.kind == "forecaster":
+            return ("forecast",)
+        return ("forecast", "lm") if self.causal else ("forecast",)
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,8 @@ class _Stack(SequenceModel):
         self.norm = nn.LayerNorm(width)
 
     def capabilities(self) -> Capabilities:
-        return Capabilities(family="hybrid", causal=True, stateful=True)
+        bounded = not any(isinstance(layer, AttentionLayer) for layer in self.layers)
+        return Capabilities(family="hybrid", causal=True, stateful=True, streaming=bounded)
 
     def init_state(self, batch: int, device: torch.device | None = None) -> State:
         parts = [t for layer in self.layers for t in layer.empty(batch, device)]

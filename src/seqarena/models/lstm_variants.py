@@ -79,7 +79,7 @@ class _CellLSTM(SequenceModel):
         self.drop = nn.Dropout(cfg.dropout)
 
     def capabilities(self) -> Capabilities:
-        return Capabilities(family="recurrent", causal=True, stateful=True)
+        return Capabilities(family="recurrent", causal=True, stateful=True, streaming=True)
 
     def init_state(self, batch: int, device: torch.device | None = None) -> State:
         zeros = torch.zeros(self.cfg.num_layers, batch, self.cfg.d_model, device=device)  # (L, B, H)

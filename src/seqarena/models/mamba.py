@@ -82,7 +82,7 @@ class Mamba(SequenceModel):
         self.norm = nn.LayerNorm(cfg.d_model)
 
     def capabilities(self) -> Capabilities:
-        return Capabilities(family="state-space", causal=True, stateful=True)
+        return Capabilities(family="state-space", causal=True, stateful=True, streaming=True)
 
     def init_state(self, batch: int, device: torch.device | None = None) -> State:
         return tuple(t for block in self.blocks for t in block.empty(batch, device))

@@ -88,7 +88,7 @@ class _Recurrent(SequenceModel):
 
     def capabilities(self) -> Capabilities:
         bi = self.cfg.bidirectional
-        return Capabilities(family="recurrent", causal=not bi, bidirectional=bi, stateful=not bi)
+        return Capabilities(family="recurrent", causal=not bi, bidirectional=bi, stateful=not bi, streaming=not bi)
 
     def init_state(self, batch: int, device: torch.device | None = None) -> State:
         if self.cfg.bidirectional:

@@ -93,7 +93,7 @@ class S4D(SequenceModel):
         self.blocks = nn.ModuleList(S4DBlock(cfg) for _ in range(cfg.num_layers))
 
     def capabilities(self) -> Capabilities:
-        return Capabilities(family="state-space", causal=True, stateful=True)
+        return Capabilities(family="state-space", causal=True, stateful=True, streaming=True)
 
     def init_state(self, batch: int, device: torch.device | None = None) -> State:
         zeros = torch.zeros(batch, self.cfg.d_model, self.cfg.d_state // 2, 2, device=device)  # complex as (re, im)

@@ -54,7 +54,7 @@ class TCN(SequenceModel):
         self.drop = nn.Dropout(cfg.dropout)
 
     def capabilities(self) -> Capabilities:
-        return Capabilities(family="convolution", causal=True, stateful=True)
+        return Capabilities(family="convolution", causal=True, stateful=True, streaming=True)
 
     def init_state(self, batch: int, device: torch.device | None = None) -> State:
         return tuple(torch.zeros(batch, self.cfg.d_model, c.context, device=device) for c in self.convs)

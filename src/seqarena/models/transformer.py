@@ -149,3 +149,8 @@ class LinearTransformer(Transformer):
 
     def mixer(self) -> nn.Module:
         return LinearAttention(self.cfg.d_model, self.cfg.num_heads, self.cfg.dropout, self.cfg.chunk)
+
+    def capabilities(self) -> Capabilities:
+        c = self.cfg.causal
+        # a constant-size state, but it never forgets: trained and generated within a context window, not streamed
+        return Capabilities(family="attention", causal=c, bidirectional=not c, stateful=c)

@@ -85,7 +85,7 @@ def predictions(entries: list[dict[str, Any]]) -> str | None:
     firsts: dict[str, dict[str, Any]] = {}
     for e in sorted(entries, key=lambda e: e["seed"]):
         result = e["row"].get("result")
-        if e["row"]["status"] == "ok" and result and e["label"] not in firsts:
+        if e["row"]["status"] == "ok" and result and e["label"] not in firsts and result.get("predictions"):
             firsts[e["label"]] = result["predictions"]
     if not firsts:
         return None

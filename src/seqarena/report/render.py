@@ -15,22 +15,40 @@ from seqarena.arena.runner import collect
 from seqarena.arena.stats import significance
 from seqarena.report import plots
 
-COLUMNS = [
-    "#",
-    "model",
-    "runs",
-    "test MSE",
-    "test MAE",
-    "params",
-    "train s",
-    "samples/s",
-    "to best s",
-    "latency b1 ms",
-    "latency b64 ms",
-    "stream ms/step",
-    "size KB",
-    "peak RSS MB",
-]
+# per task: (header, leaderboard key, digits, with a confidence interval); "#", model and runs come first
+_CELLS = {
+    "forecast": [
+        ("test MSE", "test_mse", 4, True),
+        ("test MAE", "test_mae", 4, True),
+        ("params", "params", 0, False),
+        ("train s", "train_seconds", 1, False),
+        ("samples/s", "samples_per_s", 0, False),
+        ("to best s", "time_to_best", 1, False),
+        ("latency b1 ms", "latency_b1_ms", 3, False),
+        ("latency b64 ms", "latency_b64_ms", 2, False),
+        ("stream ms/step", "stream_step_ms", 3, False),
+    ],
+    "lm": [
+        ("test ppl", "test_ppl", 3, True),
+        ("test bpc", "test_bpc", 4, True),
+        ("params", "params", 0, False),
+        ("train s", "train_seconds", 1, False),
+        ("train tokens/s", "train_tokens_per_s", 0, False),
+        ("to best s", "time_to_best", 1, False),
+        ("gen tokens/s", "gen_tokens_per_s", 0, False),
+        ("repetition", "repetition_rate", 3, False),
+        ("distinct-2", "distinct_2", 3, False),
+        ("copied 4-grams", "copy_rate", 3, False),
+    ],
+}
+QUALITY_NAME = {"forecast": ("test_mse", "test MSE"), "lm": ("test_ppl", "test perplexity")}
+
+
+def columns(task: str = "forecast") -> list[str]:
+    return ["#", "model", "runs", *[c[0] for c in _CELLS.get(task, _CELLS["forecast"])], "size KB", "peak RSS MB"]
+
+
+COLUMNS = columns("forecast")
 
 
 def _fmt(value: Any, ci: Any = None, digits: int = 4) -> str:
@@ -42,8 +60,9 @@ def _fmt(value: Any, ci: Any = None, digits: int = 4) -> str:
     return text
 
 
-def table_rows(board: list[dict[str, Any]]) -> list[list[str]]:
+def table_rows(board: list[dict[str, Any]], task: str = "forecast") -> list[list[str]]:
     rows = []
+    cells = _CELLS.get(task, _CELLS["forecast"])
     for i, b in enumerate((b for b in board if b.get("runs")), start=1):
         runs = f"{b['runs']}" + (f" ({b['failed']} failed)" if b.get("failed") else "")
         rows.append(
@@ -51,15 +70,7 @@ def table_rows(board: list[dict[str, Any]]) -> list[list[str]]:
                 str(i),
                 b["label"],
                 runs,
-                _fmt(b.get("test_mse"), b.get("test_mse_ci")),
-                _fmt(b.get("test_mae"), b.get("test_mae_ci")),
-                _fmt(b.get("params"), digits=0),
-                _fmt(b.get("train_seconds"), digits=1),
-                _fmt(b.get("samples_per_s"), digits=0),
-                _fmt(b.get("time_to_best"), digits=1),
-                _fmt(b.get("latency_b1_ms"), digits=3),
-                _fmt(b.get("latency_b64_ms"), digits=2),
-                _fmt(b.get("stream_step_ms"), digits=3),
+                *[_fmt(b.get(key), b.get(f"{key}_ci") if ci else None, digits) for _, key, digits, ci in cells],
                 _fmt((b.get("size_bytes") or 0) / 1024, digits=1),
                 f"{_fmt(b.get('peak_rss_mb'), digits=0)} (+{_fmt(b.get('rss_over_idle_mb'), digits=0)})",
             ]
@@ -67,28 +78,32 @@ def table_rows(board: list[dict[str, Any]]) -> list[list[str]]:
     return rows
 
 
-def summary(board: list[dict[str, Any]]) -> list[str]:
+def summary(board: list[dict[str, Any]], task: str = "forecast") -> list[str]:
     """Plain-language winners on quality, speed, latency and size, with margins and significance."""
-    ok = [b for b in board if b.get("runs") and isinstance(b.get("test_mse"), float)]
+    key, name = QUALITY_NAME.get(task, QUALITY_NAME["forecast"])
+    ok = [b for b in board if b.get("runs") and isinstance(b.get(key), float)]
     if not ok:
         return ["No run finished."]
     lines = []
     best = ok[0]
     if len(ok) > 1:
         second = ok[1]
-        margin = 100 * (second["test_mse"] - best["test_mse"]) / max(second["test_mse"], 1e-12)
-        p = significance(best["test_mse_values"], second["test_mse_values"])
+        margin = 100 * (second[key] - best[key]) / max(second[key], 1e-12)
+        p = significance(best[f"{key}_values"], second[f"{key}_values"])
         verdict = (
             "not testable for significance (that needs two or more seeds on each side)"
             if p is None
             else f"{'significant' if p < 0.05 else 'not significant'} across seeds (Welch p = {p:.3g})"
         )
         lines.append(
-            f"Quality: {best['label']} has the lowest test MSE ({best['test_mse']:.4f}), {margin:.1f}% below "
-            f"the runner-up {second['label']} ({second['test_mse']:.4f}); the difference is {verdict}."
+            f"Quality: {best['label']} has the lowest {name} ({best[key]:.4f}), {margin:.1f}% below "
+            f"the runner-up {second['label']} ({second[key]:.4f}); the difference is {verdict}."
         )
     else:
-        lines.append(f"Quality: {best['label']} is the only finished entrant (test MSE {best['test_mse']:.4f}).")
+        lines.append(f"Quality: {best['label']} is the only finished entrant ({name} {best[key]:.4f}).")
+    if isinstance(best.get("unigram_ppl"), float):
+        lines.append(f"Baseline: a unigram model (training-split token frequencies) scores perplexity "
+                     f"{best['unigram_ppl']:.2f} on the same test tokens.")  # fmt: skip
     trained = [b for b in ok if (b.get("train_seconds") or 0) > 0]
     if len(trained) > 1:
         fast = min(trained, key=lambda b: b["train_seconds"])
@@ -98,11 +113,16 @@ def summary(board: list[dict[str, Any]]) -> list[str]:
             f"{slow['train_seconds'] / fast['train_seconds']:.1f}x faster than {slow['label']} "
             f"({slow['train_seconds']:.1f} s)."
         )
-    for key, name, unit in (("latency_b1_ms", "Latency (batch 1)", "ms"), ("stream_step_ms", "Streaming", "ms/step")):
-        cands = [b for b in ok if isinstance(b.get(key), float) and (b.get("params") or 0) > 0]
+    speeds = (
+        ("latency_b1_ms", "Latency (batch 1)", "ms"),
+        ("stream_step_ms", "Streaming", "ms/step"),
+        ("gen_ms_per_token", "Generation (batch 1)", "ms/token"),
+    )
+    for k, what, unit in speeds:
+        cands = [b for b in ok if isinstance(b.get(k), float) and (b.get("params") or 0) > 0]
         if cands:
-            low = min(cands, key=lambda b: b[key])
-            lines.append(f"{name}: {low['label']} is lowest among trained models ({low[key]:.3f} {unit}).")
+            low = min(cands, key=lambda b: b[k])
+            lines.append(f"{what}: {low['label']} is lowest among trained models ({low[k]:.3f} {unit}).")
     sized = [b for b in ok if (b.get("params") or 0) > 0]
     if sized:
         small = min(sized, key=lambda b: b["params"])
@@ -119,12 +139,15 @@ def _point_name(point: dict[str, Any]) -> str:
 
 def write_report(arena_dir: Path, url: str | None = None) -> Path:
     spec, points = collect(arena_dir, url)
+    task = spec.task.get("name", "forecast")
+    key, name = QUALITY_NAME.get(task, QUALITY_NAME["forecast"])
     rendered = []
     for p in points:
         board, entries = p["board"], p["entries"]
         figures = [
-            plots.pareto(board, "train_seconds", "training time (s)"),
-            plots.pareto(board, "latency_b1_ms", "latency at batch 1 (ms)"),
+            plots.pareto(board, "train_seconds", "training time (s)", key),
+            plots.pareto(board, "latency_b1_ms", "latency at batch 1 (ms)", key),
+            plots.pareto(board, "gen_ms_per_token", "generation, batch 1 (ms/token)", key),
             plots.curves(entries),
             plots.predictions(entries),
             plots.cost_bars(board),
@@ -135,8 +158,8 @@ def write_report(arena_dir: Path, url: str | None = None) -> Path:
         rendered.append(
             {
                 "name": _point_name(p["point"]),
-                "summary": summary(board),
-                "rows": table_rows(board),
+                "summary": summary(board, task),
+                "rows": table_rows(board, task),
                 "failures": failures,
                 "figures": [f for f in figures if f],
             }
@@ -144,7 +167,7 @@ def write_report(arena_dir: Path, url: str | None = None) -> Path:
     sweeps = []
     for axis in spec.sweep:
         sweeps += [
-            plots.sweep(points, axis, "test_mse", "test MSE"),
+            plots.sweep(points, axis, key, name),
             plots.sweep(points, axis, "train_seconds", "training time (s)"),
         ]
     sweeps = [s for s in sweeps if s]
@@ -158,20 +181,22 @@ def write_report(arena_dir: Path, url: str | None = None) -> Path:
         loader=jinja2.PackageLoader("seqarena.report", "templates"), autoescape=jinja2.select_autoescape(["html", "j2"])
     )
     html = env.get_template("report.html.j2").render(
-        title=title, meta=meta, points=rendered, columns=COLUMNS, sweeps=sweeps
+        title=title, meta=meta, points=rendered, columns=columns(task), sweeps=sweeps
     )
     _atomic_write(arena_dir / "report.html", html)
-    _atomic_write(arena_dir / "report.md", _markdown(title, meta, rendered, sweeps, arena_dir))
+    _atomic_write(arena_dir / "report.md", _markdown(title, meta, rendered, sweeps, arena_dir, columns(task)))
     return arena_dir / "report.html"
 
 
-def _markdown(title: str, meta: str, points: list[dict[str, Any]], sweeps: list[str], arena_dir: Path) -> str:
+def _markdown(
+    title: str, meta: str, points: list[dict[str, Any]], sweeps: list[str], arena_dir: Path, cols: list[str]
+) -> str:
     files = arena_dir / "report_files"
     files.mkdir(exist_ok=True)
     out = [f"# seqarena report: {title}", "", meta, ""]
     for i, p in enumerate(points, start=1):
         out += [f"## {p['name']}", "", *[f"- {s}" for s in p["summary"]], ""]
-        out += ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+        out += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
         out += ["| " + " | ".join(r) + " |" for r in p["rows"]] + [""]
         out += [f"- {f}" for f in p["failures"]]
         for j, fig in enumerate(p["figures"], start=1):

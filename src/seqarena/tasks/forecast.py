@@ -102,6 +102,31 @@ class ForecastTask:
         build = lambda m: make_model(replace(self.cfg, model=m), self.spec, self.out_idx)  # noqa: E731
         return match_width(model_cfg, build, model_cfg.params)
 
+    def values_checksum(self) -> str:
+        return self.series.checksum()
+
+    def write_artifacts(self, run_dir: Path) -> None:
+        from seqarena.training.checkpoint import write_json
+
+        write_json(run_dir / "task.json", self.artifacts())
+
+    @classmethod
+    def for_run(cls, cfg: RunConfig, run_dir: Path) -> ForecastTask:
+        return cls(cfg)
+
+    @staticmethod
+    def load_model(cfg: RunConfig, run_dir: Path) -> tuple[ForecastModel, dict[str, Any]]:
+        import json
+
+        art = json.loads((run_dir / "task.json").read_text())
+        spec = ForecastSpec(art["lookback"], art["horizon"], len(art["in_columns"]), art["period"])
+        out_idx = [art["in_columns"].index(c) for c in art["out_columns"]]
+        return make_model(cfg, spec, out_idx), art
+
+    def check_model(self, model_cfg: Any) -> None:
+        """Build (and size) this model for the task, so a bad option fails before any training."""
+        make_model(replace(self.cfg, model=self.sized(model_cfg)), self.spec, self.out_idx)
+
     def build_model(self) -> ForecastModel:
         return make_model(self.cfg, self.spec, self.out_idx)
 

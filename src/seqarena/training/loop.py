@@ -112,7 +112,7 @@ def fit(
             "epoch": epoch + 1,
             "step": state["step"],
             "train_loss": train_loss,
-            **{f"val_{k}": v for k, v in val.items() if k != "windows"},
+            **{f"val_{k}": v for k, v in val.items() if isinstance(v, float)},
             "lr": lr,
             "seconds": round(seconds, 4),
             "samples_per_s": round(seen / max(seconds, 1e-9), 2),

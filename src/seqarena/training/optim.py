@@ -36,7 +36,7 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
         return torch.optim.SGD(param_groups, lr=cfg.lr, momentum=cfg.momentum)
     params = [p for g in param_groups for p in g["params"]]
     device_ok = all(p.device.type in ("cpu", "cuda") and p.dtype == torch.float32 for p in params)
-    return torch.optim.AdamW(param_groups, lr=cfg.lr, fused=device_ok or None)
+    return torch.optim.AdamW(param_groups, lr=cfg.lr, betas=(0.9, cfg.beta2), fused=device_ok or None)
 
 
 def lr_factor(cfg: TrainConfig, step: int, epoch: int, total_steps: int, plateau_factor: float) -> float:
@@ -46,7 +46,7 @@ def lr_factor(cfg: TrainConfig, step: int, epoch: int, total_steps: int, plateau
     if cfg.schedule == "cosine":
         span = max(total_steps - cfg.warmup_steps, 1)
         progress = min(max(step - cfg.warmup_steps, 0) / span, 1.0)
-        return 0.5 * (1.0 + math.cos(math.pi * progress))
+        return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
     if cfg.schedule == "step":
         return cfg.gamma ** (epoch // max(cfg.step_epochs, 1))
     if cfg.schedule == "plateau":
