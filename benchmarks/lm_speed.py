@@ -5,7 +5,7 @@
 2. Training tokens/s of seqarena (LM task, Tiny Shakespeare, character level) vs a minimal hand-written PyTorch
    loop over the same batches with the same model, optimizer and clipping, alternating rounds in one process.
 
-    SEQARENA_DATA_DIR=../shared/data .venv/bin/python benchmarks/lm_speed.py [--rounds 3] [--steps 150]
+    SEQARENA_DATA_DIR=../shared/data .venv/bin/python benchmarks/lm_speed.py [--rounds 3] [--steps 40]
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def lm_config(model: dict, steps: int, batching: str = "auto") -> dict:
 
 MODELS = {
     "transformer": {"name": "transformer", "d_model": 256, "num_layers": 4, "num_heads": 4},
-    "lstm": {"name": "lstm", "d_model": 512, "num_layers": 2},
+    "lstm": {"name": "lstm", "d_model": 256, "num_layers": 2},
 }
 
 
@@ -90,7 +90,7 @@ def seqarena_tokens_per_s(model: dict, steps: int, root: Path, i: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
     if args.threads:

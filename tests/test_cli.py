@@ -158,3 +158,31 @@ def test_listing_commands() -> None:
     assert models.returncode == 0 and all(n in models.stdout for n in ("lstm", "gru", "rnn", "transformer", "linear"))
     data = cli("datasets")
     assert data.returncode == 0 and "ETTh1" in data.stdout and "co2" in data.stdout
+
+
+def test_language_model_train_evaluate_generate_and_bad_input(tmp_path: Path) -> None:
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(
+        "".join(f"line {i % 7} of a small corpus, said the {['cat', 'dog'][i % 2]}.\n" for i in range(600))
+    )
+    run = tmp_path / "bpe"
+    lm = ["--task", "lm", "--data", str(corpus), "--model", "gru", "--set", "train.max_epochs=4"]
+    lm += ["--set", "train.batch_size=8", "--set", "train.lr=1e-2"]
+    lm += ["--set", "task.block_size=32", "--set", "task.vocab_size=300", "--set", "train.progress=false"]
+    proc = cli("train", *lm, "--tokenizer", "bpe", "--out", str(run))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((run / "tokenizer.json").read_text())["kind"] == "bpe"
+    test = json.loads(cli("evaluate", str(run), "--split", "test").stdout)["test"]
+    assert {"loss", "ppl", "bpc", "bits_per_token", "context"} <= set(test) and test["ppl"] < test["unigram_ppl"]
+    proc = cli("generate", str(run), "--prompt", "line 3", "--max-new-tokens", "40", "--temperature", "0.7")
+    assert proc.returncode == 0 and proc.stdout.startswith("line 3") and len(proc.stdout) > len("line 3\n")
+    assert "tokens/s" in proc.stderr and "threads" in proc.stderr
+    proc = cli("generate", str(run), "--prompt", "zebra ünïcode 🐈", "--max-new-tokens", "5", "--num-samples", "2")
+    assert proc.returncode == 0 and "--- sample 2 ---" in proc.stdout  # BPE encodes any text
+    assert_clean_error(cli("predict", str(run), "--input", str(corpus), "--output", str(tmp_path / "p.csv")), "lm run")
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    assert_clean_error(cli("train", "--task", "lm", "--data", str(empty), "--out", str(tmp_path / "e")), "is empty")
+    bi = ["--task", "lm", "--data", str(corpus), "--set", "model.bidirectional=true", "--out", str(tmp_path / "bi")]
+    assert_clean_error(cli("train", *bi), "bidirectional")
+    assert not (tmp_path / "e").exists() and not (tmp_path / "bi").exists()

@@ -35,7 +35,9 @@ def models() -> None:
     from seqarena.models.base import ForecastSpec, count_params
     from seqarena.registry import get_model, model_names
 
-    table = Table("model", "family", "kind", "causal", "bidirectional", "stateful", "params (default)", "tasks")
+    table = Table(
+        "model", "family", "kind", "causal", "bidirectional", "stateful", "streams", "params (default)", "tasks"
+    )
     spec = ForecastSpec(lookback=96, horizon=96, channels=7, period=24)
     for name in model_names():
         cls = get_model(name)
@@ -50,6 +52,7 @@ def models() -> None:
             yes[cap.causal],
             yes[cap.bidirectional],
             yes[cap.stateful],
+            yes[cap.streaming],
             size,
             ",".join(cap.tasks),
         )
@@ -89,6 +92,7 @@ def train(
         str | None, typer.Option(help="a registered dataset (see `seqarena datasets`) or a CSV path")
     ] = None,
     model: Annotated[str | None, typer.Option(help="a registered model (see `seqarena models`)")] = None,
+    tokenizer: Annotated[str | None, typer.Option(help="language models: char, byte, word or bpe")] = None,
     out: Annotated[Path | None, typer.Option(help="run directory (default runs/<model>-<data>-<time>)")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="override any field: --set train.lr=3e-3")] = None,
     resume: Annotated[bool, typer.Option(help="continue the run in --out from its last checkpoint")] = False,
@@ -99,6 +103,7 @@ def train(
     overrides = [f"task.name={task}"] if task else []
     overrides += [f"task.data={data}"] if data else []
     overrides += [f"model.name={model}"] if model else []
+    overrides += [f"task.tokenizer={tokenizer}"] if tokenizer else []
     overrides += list(set_ or [])
     raw: dict | Path = config if config is not None else {}
     if out is None:
@@ -139,6 +144,8 @@ def predict(
     from seqarena.tasks.forecast import predict_frame
 
     run = load(run_dir)
+    if run.config.task.name != "forecast":
+        raise SeqarenaError(f"{run_dir} is a {run.config.task.name} run; predict is for forecasting runs")
     read_csv(input, run.config.task.time_column)  # the same checks as training data: path, emptiness, format
     frame = pd.read_csv(input)
     result = predict_frame(
