@@ -12,7 +12,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from seqarena.errors import ConfigError
-from seqarena.models.base import SequenceModel, State
+from seqarena.models.base import Capabilities, SequenceModel, State
 
 
 class LMModel(nn.Module):
@@ -48,7 +48,7 @@ class LMModel(nn.Module):
             if tie:
                 self.out.weight = self.embed.weight
 
-    def capabilities(self):  # noqa: ANN201 - the backbone's
+    def capabilities(self) -> Capabilities:
         return self.net.capabilities()
 
     def init_state(self, batch: int, device: torch.device | None = None) -> State:
