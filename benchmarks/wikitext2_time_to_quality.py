@@ -7,7 +7,11 @@ extrapolates to 6 epochs. Then seqarena trains each model with the recipe below 
 schedule) and reports test perplexity and the whole wall time (training and every evaluation) as JSON.
 
     SEQARENA_DATA_DIR=../shared/data .venv/bin/python benchmarks/wikitext2_time_to_quality.py \
-        [--models lstm,gru,rnn,transformer] [--epochs 4] [--ref-batches 150]
+        [--models lstm,gru,rnn,transformer] [--epochs 6] [--ref-batches 150] [--seconds S] [--params N]
+
+`--seconds` gives every model the same training-time budget instead of a number of epochs (the cosine schedule
+then anneals over the time), and `--params` sizes the models other than the LSTM to N parameters (by default,
+to the LSTM of the same invocation).
 """
 
 from __future__ import annotations
@@ -29,12 +33,13 @@ from seqarena.tasks.lm import LMTask
 REFERENCE_EPOCHS, TARGET_PPL = 6, 130.0
 
 
-def recipe(model: dict, epochs: int) -> dict:
+def recipe(model: dict, epochs: int, seconds: float | None = None) -> dict:
     return {
         "task": {"name": "lm", "data": "wikitext-2", "block_size": 70, "head": "adaptive", "cutoffs": [2000, 10000]},
         "model": model,
-        "train": {"max_epochs": epochs, "batch_size": 32, "lr": 3e-3, "weight_decay": 0.01, "warmup_steps": 100,
-                  "schedule": "cosine", "min_lr_ratio": 0.05, "clip_norm": 0.25, "patience": None, "progress": False},
+        "train": {"max_epochs": epochs, "max_seconds": seconds, "batch_size": 32, "lr": 3e-3, "weight_decay": 0.01,
+                  "warmup_steps": 100, "schedule": "cosine", "min_lr_ratio": 0.05, "clip_norm": 0.25,
+                  "patience": None, "progress": False},
         "eval": {"batch_size": 64},
     }  # fmt: skip
 
@@ -93,8 +98,10 @@ def reference_tokens_per_s(train_ids: torch.Tensor, vocab: int, batches: int) ->
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--models", default="lstm")
-    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--ref-batches", type=int, default=150)
+    parser.add_argument("--seconds", type=float, default=None, help="training-time budget per model")
+    parser.add_argument("--params", type=int, default=None, help="size the non-LSTM models to this many parameters")
     args = parser.parse_args()
     task = LMTask(build(recipe(MODELS["lstm"], args.epochs)))
     train_ids, vocab = task.ids["train"], task.tokenizer.vocab_size
@@ -109,16 +116,17 @@ def main() -> None:
                       "tokens_per_s": round(ref_tps), "six_epochs_seconds_extrapolated": round(ref_seconds),
                       "test_ppl_after_six_epochs": f"about {TARGET_PPL:.0f} (published)"},
         "budget_seconds": round(0.8 * ref_seconds),
+        "per_model_budget": {"epochs": args.epochs, "train_seconds": args.seconds},
         "runs": [],
     }  # fmt: skip
     root = Path(tempfile.mkdtemp(prefix="wikitext2-"))
-    params = None
+    params = args.params
     for name in args.models.split(","):
         model = dict(MODELS[name])
         if params is not None and name != "lstm":
             model["params"] = params  # equal size to the LSTM
         started = time.perf_counter()
-        result = seqarena.train(recipe(model, args.epochs), root / name, log=print)
+        result = seqarena.train(recipe(model, args.epochs, args.seconds), root / name, log=print)
         wall = time.perf_counter() - started
         params = params or result.params
         hist = result.history
@@ -130,6 +138,8 @@ def main() -> None:
                 "test_ppl": round(result.results["test"]["ppl"], 2),
                 "val_ppl": round(result.results["val"]["ppl"], 2),
                 "val_ppl_per_epoch": [round(2.718281828 ** h["val_loss"], 2) for h in hist],
+                "epochs": len(hist),
+                "train_seconds": round(sum(h["seconds"] for h in hist)),
                 "wall_seconds": round(wall),
                 "train_tokens_per_s": round(sum(h["samples_per_s"] * h["seconds"] for h in hist) * 70
                                             / sum(h["seconds"] for h in hist)),

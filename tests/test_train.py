@@ -51,6 +51,7 @@ def baseline_mse(tmp_path_factory) -> float:
         "mamba",
         "peephole_lstm",
         "layernorm_lstm",
+        "grud",
     ],
 )
 def test_every_core_model_learns_well_below_last_value(model: str, tmp_path, baseline_mse: float) -> None:
@@ -90,6 +91,10 @@ def test_schedules() -> None:
     assert lr_factor(cfg, 10, 0, 110, 1.0) == pytest.approx(1.0)
     assert lr_factor(cfg, 60, 0, 110, 1.0) == pytest.approx(0.5)
     assert lr_factor(cfg, 110, 0, 110, 1.0) == pytest.approx(0.0, abs=1e-12)
+    # a time budget: the cosine follows whichever of steps and time runs out first
+    assert lr_factor(cfg, 20, 0, 110, 1.0, time_used=0.5) == pytest.approx(0.5)
+    assert lr_factor(cfg, 60, 0, 110, 1.0, time_used=0.1) == pytest.approx(0.5)
+    assert lr_factor(cfg, 20, 0, 110, 1.0, time_used=1.3) == pytest.approx(0.0, abs=1e-12)
     step = TrainConfig(schedule="step", gamma=0.1, step_epochs=2)
     assert [lr_factor(step, 0, e, 100, 1.0) for e in (0, 1, 2, 4)] == pytest.approx([1, 1, 0.1, 0.01])
     assert lr_factor(TrainConfig(schedule="plateau"), 5, 3, 100, 0.25) == 0.25

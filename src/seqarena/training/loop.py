@@ -85,7 +85,10 @@ def fit(
         bar.start(epoch + 1, cfg.max_epochs)
         for batch in task.train_batches(cfg.batch_size, generator):
             batch = _to_device(batch, device)
-            lr = set_lr(optimizer, cfg.lr, lr_factor(cfg, state["step"], epoch, total_steps, state["plateau_factor"]))
+            factor = lr_factor(
+                cfg, state["step"], epoch, total_steps, state["plateau_factor"], _time_used(cfg, state, started)
+            )
+            lr = set_lr(optimizer, cfg.lr, factor)
             with autocast_context(device, precision):
                 loss = task.loss(model, batch)
             optimizer.zero_grad(set_to_none=True)
@@ -129,6 +132,12 @@ def fit(
         _write_metrics(run_dir / "metrics.jsonl", state["history"])
     model.load_state_dict(best)
     return state
+
+
+def _time_used(cfg: TrainConfig, state: dict[str, Any], epoch_started: float) -> float:
+    if cfg.max_seconds is None:
+        return 0.0
+    return (state["train_seconds"] + time.perf_counter() - epoch_started) / max(cfg.max_seconds, 1e-9)
 
 
 def _out_of_time(cfg: TrainConfig, state: dict[str, Any], epoch_started: float) -> bool:

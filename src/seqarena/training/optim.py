@@ -39,13 +39,18 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
     return torch.optim.AdamW(param_groups, lr=cfg.lr, betas=(0.9, cfg.beta2), fused=device_ok or None)
 
 
-def lr_factor(cfg: TrainConfig, step: int, epoch: int, total_steps: int, plateau_factor: float) -> float:
-    """The schedule's multiplier of train.lr at optimizer step `step` (0-based) of epoch `epoch`."""
+def lr_factor(
+    cfg: TrainConfig, step: int, epoch: int, total_steps: int, plateau_factor: float, time_used: float = 0.0
+) -> float:
+    """The schedule's multiplier of train.lr at optimizer step `step` (0-based) of epoch `epoch`.
+
+    With a time budget (train.max_seconds), the cosine follows whichever runs out first, steps or time:
+    `time_used` is the share of the budget spent, so a slow model still anneals before its time is up."""
     if cfg.warmup_steps and step < cfg.warmup_steps:
         return (step + 1) / cfg.warmup_steps
     if cfg.schedule == "cosine":
         span = max(total_steps - cfg.warmup_steps, 1)
-        progress = min(max(step - cfg.warmup_steps, 0) / span, 1.0)
+        progress = min(max(max(step - cfg.warmup_steps, 0) / span, time_used), 1.0)
         return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
     if cfg.schedule == "step":
         return cfg.gamma ** (epoch // max(cfg.step_epochs, 1))
