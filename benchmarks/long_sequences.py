@@ -27,7 +27,8 @@ FAMILIES = {  # name -> (registered model, its config) for one layer at width 25
     "peephole_lstm (custom cell)": ("peephole_lstm", {}),
     "tcn": ("tcn", {}),
     "s4d": ("s4d", {}),
-    "mamba": ("mamba", {}),
+    "mamba (sequential scan)": ("mamba", {"scan": "sequential"}),
+    "mamba (chunked scan)": ("mamba", {"scan": "chunked"}),
 }
 REFERENCE = "naive attention (reference)"
 

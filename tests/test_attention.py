@@ -1,4 +1,4 @@
-"""Efficient attention against its dense reference."""
+"""Efficient attention and the selective scan against their plain references."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from seqarena.models.attention import LinearAttention, LocalAttention
+from seqarena.models.mamba import chunked_scan, sequential_scan
 
 
 @pytest.mark.parametrize("causal", [True, False])
@@ -32,3 +33,13 @@ def test_chunked_causal_linear_attention_equals_the_quadratic_form() -> None:
         scores = (q @ k.transpose(2, 3)).tril()  # (B, h, T, T): phi(q) phi(k)^T, causal
         ref = attn.merge((scores @ v) / scores.sum(-1, keepdim=True))
     torch.testing.assert_close(y, ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(("steps", "chunk"), [(1, 4), (7, 4), (64, 16), (100, 32), (33, 1)])
+def test_chunked_selective_scan_equals_the_sequential_one(steps: int, chunk: int) -> None:
+    torch.manual_seed(0)
+    log_decay = -torch.rand(2, steps, 6, 4) * torch.tensor([0.01, 1.0, 10.0, 100.0])  # up to exp(-100) per step
+    drive, s0 = torch.randn(2, steps, 6, 4), torch.randn(2, 6, 4)
+    chunked = chunked_scan(log_decay, drive, s0, chunk)
+    assert torch.isfinite(chunked).all()
+    torch.testing.assert_close(chunked, sequential_scan(log_decay, drive, s0), rtol=1e-5, atol=1e-5)

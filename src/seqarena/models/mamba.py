@@ -1,11 +1,13 @@
 """A Mamba-style selective state-space block (Gu & Dao, 2023), pure PyTorch: input-dependent step size and B/C,
-a causal depthwise convolution, a gated output. The scan runs the recurrence s_t = exp(dt_t A) s_{t-1} +
-dt_t B_t x_t over time with everything else vectorised; `step()` is the same recurrence, O(1) per token."""
+a causal depthwise convolution, a gated output. The recurrence s_t = exp(dt_t A) s_{t-1} + dt_t B_t x_t runs as a
+scan over the whole window for training, sequential or chunked (`chunked_scan`: L + C Python steps instead of T),
+and one step at a time for `step()`, O(1) per token."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -23,15 +25,56 @@ class MambaConfig:
     d_state: int = 16
     expand: int = 2  # inner width = expand * d_model
     d_conv: int = 4
+    scan: Literal["auto", "sequential", "chunked"] = "auto"  # auto: chunked on CUDA, sequential on the CPU
+    scan_chunk: int = 32  # steps per chunk of the chunked scan
     dropout: float = 0.0
     params: int | None = None  # a target parameter count: sets d_model (within 5%)
+
+
+def sequential_scan(log_decay: torch.Tensor, drive: torch.Tensor, s0: torch.Tensor) -> torch.Tensor:
+    """All states of s_t = exp(log_decay_t) * s_{t-1} + drive_t, one step at a time: (B, T, E, N) -> (B, T, E, N)."""
+    s, states = s0, []
+    for a_t, b_t in zip(log_decay.exp().unbind(1), drive.unbind(1), strict=True):  # (B, E, N) each
+        s = a_t * s + b_t
+        states.append(s)
+    return torch.stack(states, dim=1)
+
+
+def chunked_scan(log_decay: torch.Tensor, drive: torch.Tensor, s0: torch.Tensor, chunk: int) -> torch.Tensor:
+    """All states of s_t = exp(log_decay_t) * s_{t-1} + drive_t, chunked: (B, T, E, N) x2, s0 (B, E, N) -> (B, T, E, N).
+
+    The sequence is cut into C chunks of L steps. One loop of L steps runs every chunk at once from a zero state;
+    one loop of C steps then carries each chunk's final state into the next; one vectorised op adds the carried
+    state, decayed by the cumulative decay within the chunk (exp of a cumulative sum of log-decays <= 0, so it
+    cannot overflow). That is L + C Python steps instead of T, on C-times larger tensors, for about twice the work."""
+    B, T, E, N = drive.shape
+    L = max(1, min(chunk, T))
+    pad = (-T) % L
+    if pad:  # identity steps at the end: decay 1, drive 0
+        log_decay = torch.cat([log_decay, log_decay.new_zeros(B, pad, E, N)], dim=1)
+        drive = torch.cat([drive, drive.new_zeros(B, pad, E, N)], dim=1)
+    C = (T + pad) // L
+    log_a = log_decay.reshape(B, C, L, E, N).permute(2, 0, 1, 3, 4).contiguous()  # (L, B, C, E, N)
+    b = drive.reshape(B, C, L, E, N).permute(2, 0, 1, 3, 4).contiguous()
+    s, local = drive.new_zeros(B, C, E, N), []
+    for a_l, b_l in zip(log_a.exp().unbind(0), b.unbind(0), strict=True):  # (B, C, E, N): every chunk, zero start
+        s = a_l * s + b_l
+        local.append(s)
+    states = torch.stack(local)  # (L, B, C, E, N)
+    cum = log_a.cumsum(dim=0).exp()  # (L, B, C, E, N): the decay from each chunk's start through step l
+    carry, carried = s0, []
+    for end, decay in zip(states[-1].unbind(1), cum[-1].unbind(1), strict=True):  # (B, E, N) each
+        carried.append(carry)  # the state entering this chunk
+        carry = end + decay * carry
+    states = (states + cum * torch.stack(carried, dim=1)).permute(1, 2, 0, 3, 4)  # (B, C, L, E, N)
+    return states.reshape(B, C * L, E, N)[:, :T]
 
 
 class SelectiveSSM(nn.Module):
     def __init__(self, cfg: MambaConfig) -> None:
         super().__init__()
         inner, n = cfg.expand * cfg.d_model, cfg.d_state
-        self.inner, self.n, self.d_conv = inner, n, cfg.d_conv
+        self.inner, self.n, self.d_conv, self.scan, self.chunk = inner, n, cfg.d_conv, cfg.scan, cfg.scan_chunk
         self.dt_rank = math.ceil(cfg.d_model / 16)
         self.norm = nn.LayerNorm(cfg.d_model)
         self.in_proj = nn.Linear(cfg.d_model, 2 * inner)
@@ -59,13 +102,15 @@ class SelectiveSSM(nn.Module):
         dt, Bm, Cm = self.x_proj(u).split([self.dt_rank, self.n, self.n], dim=-1)
         dt = F.softplus(self.dt_proj(dt))  # (B, T, E)
         A = -torch.exp(self.A_log)  # (E, N)
-        decay = torch.exp(dt.unsqueeze(-1) * A)  # (B, T, E, N)
+        log_decay = dt.unsqueeze(-1) * A  # (B, T, E, N), <= 0
         drive = (dt * u).unsqueeze(-1) * Bm.unsqueeze(2)  # (B, T, E, N)
-        states = []
-        for a_t, b_t in zip(decay.unbind(1), drive.unbind(1), strict=True):
-            s = a_t * s + b_t  # (B, E, N)
-            states.append(s)
-        y = torch.einsum("bten,btn->bte", torch.stack(states, dim=1), Cm) + self.D * u  # (B, T, E)
+        chunked = self.scan == "chunked" or (self.scan == "auto" and x.device.type == "cuda")
+        if chunked and T > 1:
+            states = chunked_scan(log_decay, drive, s, self.chunk)  # (B, T, E, N)
+        else:
+            states = sequential_scan(log_decay, drive, s)
+        s = states[:, -1]
+        y = torch.einsum("bten,btn->bte", states, Cm) + self.D * u  # (B, T, E)
         y = self.out_proj(y * F.silu(z))
         new_conv = full[:, :, full.shape[2] - (self.d_conv - 1) :]
         return x + self.drop(y), (new_conv, s)
