@@ -29,7 +29,8 @@ VARIANTS = {  # extra configurations worth covering beyond the defaults
     "lstm_gru": [{"lstm_layers": 2, "gru_layers": 1}],
     "peephole_lstm": [{"num_layers": 1}, {"num_layers": 3, "dropout": 0.1}],
     "layernorm_lstm": [{"num_layers": 1}],
-    "mamba": [{"d_state": 4, "expand": 1, "d_conv": 2, "num_layers": 1}],
+    "mamba": [{"d_state": 4, "expand": 1, "d_conv": 2, "num_layers": 1}, {"scan": "chunked", "scan_chunk": 5}],
+    "grud": [{"num_layers": 2, "dropout": 0.1}, {"masked": True}],
 }
 CASES = [(name, {}) for name in model_names()] + [(n, v) for n, vs in VARIANTS.items() for v in vs]
 
@@ -140,7 +141,11 @@ def test_gradients_reach_every_parameter(case: tuple[str, dict]) -> None:
     if not model.capabilities().trainable:
         assert sum(p.numel() for p in model.parameters()) == 0
         return
-    y, _ = model(inputs(model))
+    x = inputs(model)
+    if getattr(model.cfg, "masked", False):  # time-aware with missing inputs: exercise the mask path
+        y, _ = model(x, dt=torch.rand(x.shape[:2]) * 3, mask=(torch.rand_like(x) > 0.3).float())
+    else:
+        y, _ = model(x)
     y.pow(2).mean().backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
     assert not missing

@@ -30,6 +30,8 @@ DATA = {"data": "synthetic", "data_args": {"length": 600, "channels": 3}, "lookb
         {"name": "mamba"},
         {"name": "peephole_lstm"},
         {"name": "layernorm_lstm"},
+        {"name": "grud"},
+        {"name": "grud", "masked": True, "num_layers": 2},
     ],
 )
 @pytest.mark.parametrize("target", [50_000, 200_000])

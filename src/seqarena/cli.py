@@ -36,7 +36,16 @@ def models() -> None:
     from seqarena.registry import get_model, model_names
 
     table = Table(
-        "model", "family", "kind", "causal", "bidirectional", "stateful", "streams", "params (default)", "tasks"
+        "model",
+        "family",
+        "kind",
+        "causal",
+        "bidirectional",
+        "stateful",
+        "streams",
+        "time gaps",
+        "params (default)",
+        "tasks",
     )
     spec = ForecastSpec(lookback=96, horizon=96, channels=7, period=24)
     for name in model_names():
@@ -53,10 +62,11 @@ def models() -> None:
             yes[cap.bidirectional],
             yes[cap.stateful],
             yes[cap.streaming],
+            yes[cap.time_aware],
             size,
             ",".join(cap.tasks),
         )
-    Console(width=140).print(table)
+    Console(width=150).print(table)
 
 
 @app.command()

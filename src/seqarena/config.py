@@ -32,6 +32,7 @@ class TaskConfig:
     revin: bool = True  # normalise each input window by its own mean/std and restore it on the output
     head: Literal["last", "mean", "flatten"] = "last"  # how a backbone's (B, T, D) output becomes a forecast
     time_column: str | None = None  # None: detect ("date", "time", "timestamp" or the first non-numeric column)
+    gaps: Literal["auto", "on", "off"] = "auto"  # feed the time between observations (auto: on when uneven)
 
 
 @dataclass(kw_only=True)

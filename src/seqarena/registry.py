@@ -22,6 +22,7 @@ _BUILTIN_MODEL_MODULES = (
     "seqarena.models.hybrid",
     "seqarena.models.mamba",
     "seqarena.models.lstm_variants",
+    "seqarena.models.grud",
 )
 _TASKS = {"forecast": "seqarena.tasks.forecast:ForecastTask", "lm": "seqarena.tasks.lm:LMTask"}
 _loaded = False

@@ -29,6 +29,7 @@ class Capabilities:
     trainable: bool = True  # False for parameter-free baselines
     streaming: bool = False  # a fixed-size state that forgets (recurrent, SSM, TCN): a language model carries it
     # across training windows (truncated BPTT) and through a whole stream; others work within a context window
+    time_aware: bool = False  # forward(x, state, dt=(B, T) time gaps) uses uneven time between steps (GRU-D)
 
     @property
     def tasks(self) -> tuple[str, ...]:

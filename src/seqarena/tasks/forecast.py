@@ -27,20 +27,27 @@ from seqarena.tasks.windows import SPLITS, Scaler, Windows, check_lengths, split
 class ForecastModel(nn.Module):
     """Wraps a backbone (embedding -> backbone -> head) or a forecaster, with optional RevIN around it."""
 
-    def __init__(self, net: SequenceModel, spec: ForecastSpec, out_idx: list[int], head: str, revin: bool) -> None:
+    def __init__(
+        self, net: SequenceModel, spec: ForecastSpec, out_idx: list[int], head: str, revin: bool, gaps: bool = False
+    ) -> None:
         super().__init__()
-        self.net, self.spec, self.head_kind, self.revin = net, spec, head, revin
+        self.net, self.spec, self.head_kind, self.revin, self.gaps = net, spec, head, revin, gaps
         self.register_buffer("out_idx", torch.tensor(out_idx), persistent=False)
-        self.is_forecaster = net.capabilities().kind == "forecaster"
+        cap = net.capabilities()
+        self.is_forecaster, self.time_aware = cap.kind == "forecaster", cap.time_aware
         self.grad_checkpointing = False
         if not self.is_forecaster:
             d, n_out = net.cfg.d_model, len(out_idx)
-            self.embed = nn.Linear(spec.channels, d)
+            gap_feature = gaps and not self.time_aware  # other backbones see the gap as one more input feature
+            self.embed = nn.Linear(spec.channels + gap_feature, d)
             width = d * spec.lookback if head == "flatten" else d
             self.head = nn.Linear(width, spec.horizon * n_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (B, L, C_in) -> (B, H, C_out)
+        # x: (B, L, C_in) -> (B, H, C_out); with gaps, x: (B, L, C_in + 1), the last channel the time gaps
+        dt = None
+        if self.gaps:
+            x, dt = x[..., :-1], x[..., -1]  # (B, L, C_in), (B, L)
         if self.revin:
             mean = x.mean(dim=1, keepdim=True)  # (B, 1, C)
             std = (x.var(dim=1, keepdim=True, unbiased=False) + 1e-5).sqrt()
@@ -48,11 +55,16 @@ class ForecastModel(nn.Module):
         if self.is_forecaster:
             y = self.net(x)[0][..., self.out_idx]  # (B, H, C_out)
         else:
+            extra = {}
+            if dt is not None and self.time_aware:
+                extra = {"dt": dt}
+            elif dt is not None:
+                x = torch.cat([x, dt.unsqueeze(-1)], dim=-1)  # (B, L, C_in + 1)
             h = self.embed(x)  # (B, L, D)
             if self.grad_checkpointing and self.training:
-                h = checkpoint(lambda z: self.net(z)[0], h, use_reentrant=False)
+                h = checkpoint(lambda z: self.net(z, **extra)[0], h, use_reentrant=False)
             else:
-                h = self.net(h)[0]  # (B, L, D)
+                h = self.net(h, **extra)[0]  # (B, L, D)
             pooled = {"last": lambda: h[:, -1], "mean": lambda: h.mean(1), "flatten": lambda: h.flatten(1)}
             y = self.head(pooled[self.head_kind]()).view(x.shape[0], self.spec.horizon, -1)  # (B, H, C_out)
         if self.revin:
@@ -86,6 +98,10 @@ class ForecastTask:
         train_rows = values[: self.bounds["train"][1]]
         self.scaler = Scaler.fit(train_rows)
         scaled = torch.from_numpy(self.scaler.transform(values)).float()  # (N, C_in)
+        self.gap_unit = resolve_gaps(series, tc.gaps, self.bounds["train"][1], tc.data)
+        cfg.task = tc = replace(tc, gaps="on" if self.gap_unit else "off")
+        if self.gap_unit:  # one more input channel: the time since the previous row, in median training gaps
+            scaled = torch.cat([scaled, gap_channel(series.time, self.gap_unit)], dim=1)  # (N, C_in + 1)
         self.windows = {
             s: Windows(scaled[lo:hi], tc.lookback, tc.horizon, self.out_idx) for s, (lo, hi) in self.bounds.items()
         }
@@ -200,6 +216,7 @@ class ForecastTask:
             "period": self.spec.period,
             "freq": freq,
             "mase_scale": self.mase_scale.tolist(),
+            "gap_unit_seconds": self.gap_unit,
             "splits": {s: {"rows": list(self.bounds[s]), "windows": len(self.windows[s])} for s in SPLITS},
         }
 
@@ -217,12 +234,41 @@ def _freq(time: pd.DatetimeIndex) -> str | None:
     return pd.tseries.frequencies.to_offset(freq).freqstr if freq is not None else None
 
 
+def resolve_gaps(series: Any, gaps: str, n_train: int, name: str) -> float | None:
+    """The median time between training rows in seconds, when the gaps are fed to the model; else None."""
+    if gaps == "off":
+        return None
+    if series.time is None:
+        if gaps == "on":
+            raise DataError(f"task.gaps=on needs a time column, and {name} has none; set task.time_column")
+        return None
+    seconds = np.diff(series.time.as_unit("ns").asi8[:n_train]) / 1e9  # (n_train - 1,)
+    if len(seconds) == 0:
+        return None
+    if (seconds <= 0).any():
+        row = int(np.flatnonzero(seconds <= 0)[0]) + 1
+        raise DataError(
+            f"{name}: the time column does not increase at row {row + 2} ({series.time[row - 1]} -> "
+            f"{series.time[row]}); sort the rows by time and remove duplicate timestamps"
+        )
+    unit = float(np.median(seconds))
+    uneven = np.abs(seconds - unit).max() > 1e-6 * unit
+    return unit if gaps == "on" or uneven else None
+
+
+def gap_channel(time: pd.DatetimeIndex, unit: float) -> torch.Tensor:
+    """(N, 1): seconds since the previous row / unit; the first row gets 1."""
+    ns = time.as_unit("ns").asi8
+    seconds = np.diff(ns, prepend=ns[0] - int(unit * 1e9)) / 1e9
+    return torch.from_numpy(seconds / unit).float().unsqueeze(1)
+
+
 def make_model(cfg: RunConfig, spec: ForecastSpec, out_idx: list[int]) -> ForecastModel:
     cls = get_model(cfg.model.name)
     net = cls(cfg.model, spec) if cls.kind == "forecaster" else cls(cfg.model)
     if "forecast" not in net.capabilities().tasks:
         raise DataError(f"model '{cls.name}' cannot forecast")
-    return ForecastModel(net, spec, out_idx, cfg.task.head, cfg.task.revin)
+    return ForecastModel(net, spec, out_idx, cfg.task.head, cfg.task.revin, gaps=cfg.task.gaps == "on")
 
 
 @torch.inference_mode()
@@ -240,13 +286,21 @@ def predict_frame(
     scaler = Scaler.from_json(art["scaler"])
     values = series.values[-lookback:, [series.columns.index(c) for c in art["in_columns"]]]
     x = torch.from_numpy(scaler.transform(values)).float()[None]  # (1, L, C_in)
+    unit = art.get("gap_unit_seconds")
+    if unit:
+        if series.time is None:
+            raise DataError(f"{source} has no time column; the model was trained on the gaps between timestamps")
+        x = torch.cat([x, gap_channel(series.time, unit)[-lookback:][None]], dim=2)  # (1, L, C_in + 1)
     model.eval()
     out_idx = [art["in_columns"].index(c) for c in art["out_columns"]]
     pred = model(x)[0].double().numpy() * scaler.std[out_idx] + scaler.mean[out_idx]  # (H, C_out)
     result = pd.DataFrame(pred, columns=art["out_columns"])
     if series.time is not None:
         freq = art.get("freq") or _freq(series.time)
-        step = pd.tseries.frequencies.to_offset(freq) if freq else series.time[-1] - series.time[-2]
+        if unit:  # uneven gaps: the future rows are placed one median gap apart
+            step = pd.Timedelta(seconds=unit)
+        else:
+            step = pd.tseries.frequencies.to_offset(freq) if freq else series.time[-1] - series.time[-2]
         times = [series.time[-1] + step * (i + 1) for i in range(len(result))]
         result.insert(0, "date", times)
     return result
