@@ -25,6 +25,7 @@ FAMILIES = {  # name -> (registered model, its config) for one layer at width 25
     "gru (fused)": ("gru", {}),
     "rnn (fused)": ("rnn", {}),
     "peephole_lstm (custom cell)": ("peephole_lstm", {}),
+    "grud (custom cell)": ("grud", {}),
     "tcn": ("tcn", {}),
     "s4d": ("s4d", {}),
     "mamba (sequential scan)": ("mamba", {"scan": "sequential"}),
