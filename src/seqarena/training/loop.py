@@ -135,15 +135,14 @@ def fit(
 
 
 def _time_used(cfg: TrainConfig, state: dict[str, Any], epoch_started: float) -> float:
+    """The share of train.max_seconds spent so far (0 without a time budget)."""
     if cfg.max_seconds is None:
         return 0.0
     return (state["train_seconds"] + time.perf_counter() - epoch_started) / max(cfg.max_seconds, 1e-9)
 
 
 def _out_of_time(cfg: TrainConfig, state: dict[str, Any], epoch_started: float) -> bool:
-    if cfg.max_seconds is None:
-        return False
-    return state["train_seconds"] + time.perf_counter() - epoch_started >= cfg.max_seconds
+    return _time_used(cfg, state, epoch_started) >= 1.0
 
 
 def _update_stopping(
