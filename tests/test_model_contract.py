@@ -149,3 +149,24 @@ def test_gradients_reach_every_parameter(case: tuple[str, dict]) -> None:
     y.pow(2).mean().backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
     assert not missing
+
+
+BACKBONES = select(lambda m: m.kind == "backbone")
+
+
+@pytest.mark.parametrize("case", **BACKBONES)
+def test_every_backbone_classifies_a_padded_batch_as_each_sequence_alone(case: tuple[str, dict]) -> None:
+    """Right padding never changes a valid step's output: causal models by construction, the others by masks."""
+    from seqarena.tasks.classify import collate
+    from seqarena.tasks.classify_model import ClassifyModel
+
+    net = build(*case)
+    clf = ClassifyModel(net, 2, 3, "mean").eval()
+    short, long = torch.randn(7, 2), torch.randn(13, 2)
+    x, mask = collate([short, long])
+    with torch.no_grad():
+        batched = clf(x, mask)
+        alone = clf(short[None], torch.ones(1, 7, dtype=torch.bool))
+    assert torch.isfinite(batched).all()
+    assert torch.allclose(batched[0], alone[0], atol=1e-5)
+    assert "classify" in net.capabilities().tasks

@@ -91,6 +91,10 @@ def datasets() -> None:
             status(info),
             info.description,
         )
+    from seqarena.data.labelled import listing
+
+    for name, size, licence, available, description in listing():
+        table.add_row(name, "classify", size, "-", "-", licence, available, description)
     Console(width=160).print(table)
 
 
@@ -124,7 +128,8 @@ def train(
         cfg = resolve(raw, overrides)
         out = Path("runs") / f"{cfg.model.name}-{Path(cfg.task.data).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
     result = run_train(raw, out, overrides=overrides, resume=resume, log=_log)
-    print(json.dumps({"run_dir": str(result.run_dir), "test": _rounded(result.results["test"])}, indent=2))
+    test = {k: v for k, v in _rounded(result.results["test"]).items() if not isinstance(v, (dict, list))}
+    print(json.dumps({"run_dir": str(result.run_dir), "test": test}, indent=2))
 
 
 @app.command()
@@ -143,30 +148,42 @@ def evaluate(
 @app.command()
 def predict(
     run_dir: Annotated[Path, typer.Argument(help="a finished run directory")],
-    input: Annotated[Path, typer.Option("--input", help="CSV with at least task.lookback rows of the same columns")],
-    output: Annotated[Path, typer.Option("--output", help="where to write the forecast CSV")],
+    input: Annotated[
+        Path, typer.Option("--input", help="forecast: a CSV of >= task.lookback rows; classify: sequences to label")
+    ],
+    output: Annotated[Path, typer.Option("--output", help="where to write the predictions (CSV)")],
 ) -> None:
-    """Forecast the horizon after the end of --input, in original units."""
+    """Forecasting runs: the horizon after the end of --input, in original units. Classification runs: a label
+    and class probabilities for each sequence of --input (a table like the training data, a .ts file, or for
+    character models a text file with one sequence per line)."""
     import pandas as pd
 
-    from seqarena.data.timeseries import read_csv
     from seqarena.run import load
-    from seqarena.tasks.forecast import predict_frame
 
     run = load(run_dir)
-    if run.config.task.name != "forecast":
-        raise SeqarenaError(f"{run_dir} is a {run.config.task.name} run; predict is for forecasting runs")
-    read_csv(input, run.config.task.time_column)  # the same checks as training data: path, emptiness, format
-    frame = pd.read_csv(input)
-    result = predict_frame(
-        run.model, run.artifacts, frame, str(input), run.config.task.time_column, run.config.task.fill
-    )
+    if run.config.task.name == "classify":
+        from seqarena.tasks.classify_predict import predict_file
+
+        result = predict_file(run.model, run.artifacts, input)
+        what = f"labels for {len(result)} sequences"
+    elif run.config.task.name == "forecast":
+        from seqarena.data.timeseries import read_csv
+        from seqarena.tasks.forecast import predict_frame
+
+        read_csv(input, run.config.task.time_column)  # the same checks as training data: path, emptiness, format
+        frame = pd.read_csv(input)
+        result = predict_frame(
+            run.model, run.artifacts, frame, str(input), run.config.task.time_column, run.config.task.fill
+        )
+        what = f"{len(result)} forecast steps of {', '.join(run.artifacts['out_columns'])}"
+    else:
+        raise SeqarenaError(f"{run_dir} is a {run.config.task.name} run; predict is for forecasting and classification")
     output.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.")
     with os.fdopen(fd, "w") as fh:
         result.to_csv(fh, index=False)
     os.replace(tmp, output)
-    _log(f"wrote {len(result)} forecast steps of {', '.join(run.artifacts['out_columns'])} to {output}")
+    _log(f"wrote {what} to {output}")
 
 
 @app.command()
@@ -224,6 +241,26 @@ def generate(
         f"{result['tokens_per_s']:.1f} tokens/s, {result['words_per_s']:.1f} words/s "
         f"({result['threads']} threads, {'cache' if result['kv_cache'] else 'no cache'}); "
         f"repetition {result['repetition_rate']:.3f}, distinct-2 {result['distinct_2']:.3f}"
+    )
+
+
+@app.command()
+def translate(
+    run_dir: Annotated[Path, typer.Argument(help="a finished seq2seq run")],
+    text: Annotated[str | None, typer.Argument(help="a sentence (default: one sentence per line on stdin)")] = None,
+    beam: Annotated[int | None, typer.Option(help="beam width (1 = greedy; default: the run's task.beam)")] = None,
+    plot: Annotated[Path | None, typer.Option(help="write the first sentence's attention heatmap (SVG)")] = None,
+) -> None:
+    """Translate a sentence (or stdin, line by line) with a trained sequence-to-sequence model."""
+    from seqarena.run import translate as run_translate
+
+    texts = [text] if text is not None else [line.strip() for line in sys.stdin if line.strip()]
+    result = run_translate(run_dir, texts, beam=beam, plot=plot)
+    for line in result["outputs"]:
+        print(line)
+    _log(
+        f"{len(texts)} sentence(s) in {result['seconds']:.3f} s ({result['sentences_per_s']:.1f}/s, "
+        f"{result['threads']} threads, {result['decoding']})" + (f"; attention plot: {plot}" if plot else "")
     )
 
 

@@ -53,6 +53,41 @@ class LMTaskConfig:
 
 
 @dataclass(kw_only=True)
+class ClassifyTaskConfig:
+    name: Literal["classify"] = "classify"
+    data: str = "GunPoint"  # a UCR/UEA name, names, smnist/psmnist/smnist-rows, sfashion..., or a CSV/Parquet path
+    label: str | None = None  # tables: the label column (default "label")
+    id_column: str | None = None  # tables in long format: the column naming each row's sequence
+    pooling: Literal["last", "mean", "max", "attention"] = "mean"  # (B, T, D) -> (B, D) over the valid steps
+    patch: int = 1  # feed groups of this many steps as one input vector (PatchTST-style); shortens long sequences
+    derivative: bool = False  # add each channel's first differences as channels (shape changes stand out)
+    jitter: float = 0.0  # training augmentation: add Gaussian noise of this std (in standardised units) to each step
+    scaling: float = 0.0  # training augmentation: multiply each training sequence by 1 + N(0, scaling^2)
+    val_fraction: float = 0.2  # official train/test splits: the share of training cases held out for validation
+    split: list[float] | None = None  # no official split: train/val/test shares (default 0.8, 0.1, 0.1)
+    split_seed: int = 0  # the seed of the stratified split (kept apart from train.seed, so seeds share a split)
+    scale: Literal["standard", "none"] = "standard"  # standardise each channel with training statistics
+    max_length: int | None = None  # keep at most this many steps of each sequence (the first ones)
+    max_train: int | None = None  # keep a seeded random subset of this many training cases (e.g. sequential MNIST)
+
+
+@dataclass(kw_only=True)
+class Seq2SeqTaskConfig:
+    name: Literal["seq2seq"] = "seq2seq"
+    data: str = "eng-fra"  # eng-fra, multi30k, synthetic-reverse/-sort/-dates, or a tab-separated pair file
+    data_args: dict[str, Any] = field(default_factory=dict)  # synthetic tasks: n, length, seed
+    source: str | None = None  # language codes: eng-fra en/fr (default en -> fr), multi30k de/en/fr (de -> en)
+    target: str | None = None
+    tokenizer: Literal["word", "char"] | None = None  # None: word for text, char for the synthetic tasks
+    min_freq: int = 1  # rarer units become <unk>
+    attention: Literal["none", "bahdanau", "luong"] = "bahdanau"  # recurrent models (also `model.attention`)
+    beam: int = 1  # test decoding: 1 = greedy, else beam search of this width
+    length_penalty: float = 0.6  # beam search: GNMT alpha (0: none)
+    max_decode: int | None = None  # longest output; None: the longest training target + 8
+    label_smoothing: float = 0.0
+
+
+@dataclass(kw_only=True)
 class TrainConfig:
     max_epochs: int = 10
     max_steps: int | None = None  # stop after this many optimizer steps in total
@@ -88,14 +123,19 @@ class EvalConfig:
 
 @dataclass(kw_only=True)
 class RunConfig:
-    task: Any = field(default_factory=TaskConfig)  # TaskConfig (forecast) or LMTaskConfig, by task.name
+    task: Any = field(default_factory=TaskConfig)  # TaskConfig (forecast), LMTaskConfig or ClassifyTaskConfig
     model: Any = None  # the chosen model's own Config dataclass
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
 
 SECTIONS = {"task": TaskConfig, "train": TrainConfig, "eval": EvalConfig}
-TASK_CONFIGS: dict[str, type] = {"forecast": TaskConfig, "lm": LMTaskConfig}
+TASK_CONFIGS: dict[str, type] = {
+    "forecast": TaskConfig,
+    "lm": LMTaskConfig,
+    "classify": ClassifyTaskConfig,
+    "seq2seq": Seq2SeqTaskConfig,
+}
 _SUFFIX = {"k": 1_000, "m": 1_000_000, "g": 1_000_000_000}
 
 
@@ -266,6 +306,8 @@ def build(raw: dict[str, Any]) -> RunConfig:
         if task_name != "lm":
             raise ConfigError("model.tie_weights applies to language models (task.name=lm)")
         task_raw["tie_weights"] = model_raw.pop("tie_weights")
+    if "attention" in model_raw and task_name == "seq2seq":  # the decoder's attention belongs to the task
+        task_raw["attention"] = model_raw.pop("attention")
     model_cls = get_model(str(model_raw.get("name", "lstm")))
     model_raw["name"] = model_cls.name
     if task_name == "lm" and "causal" in {f.name for f in dataclasses.fields(model_cls.Config)}:

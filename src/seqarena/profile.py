@@ -15,7 +15,7 @@ import torch
 from seqarena.tasks.forecast import ForecastModel
 
 
-def _timed(fn: Callable[[], Any], reps: int, warmup: int = 3) -> dict[str, float]:
+def timed(fn: Callable[[], Any], reps: int, warmup: int = 3) -> dict[str, float]:
     for _ in range(warmup):
         fn()
     samples = []
@@ -31,7 +31,7 @@ def _timed(fn: Callable[[], Any], reps: int, warmup: int = 3) -> dict[str, float
 def latency(model: ForecastModel, batch: int, reps: int = 30) -> dict[str, float]:
     x = torch.randn(batch, model.spec.lookback, model.spec.channels)  # (B, L, C)
     model.eval()
-    return _timed(lambda: model(x), reps)
+    return timed(lambda: model(x), reps)
 
 
 @torch.inference_mode()
@@ -50,7 +50,7 @@ def streaming_latency(model: ForecastModel, reps: int = 100) -> dict[str, float]
     def one_step() -> None:
         _, holder["state"] = net(model.embed(step), holder["state"])
 
-    return _timed(one_step, reps)
+    return timed(one_step, reps)
 
 
 def peak_rss_mb() -> float:

@@ -24,7 +24,12 @@ _BUILTIN_MODEL_MODULES = (
     "seqarena.models.lstm_variants",
     "seqarena.models.grud",
 )
-_TASKS = {"forecast": "seqarena.tasks.forecast:ForecastTask", "lm": "seqarena.tasks.lm:LMTask"}
+_TASKS = {
+    "forecast": "seqarena.tasks.forecast:ForecastTask",
+    "lm": "seqarena.tasks.lm:LMTask",
+    "classify": "seqarena.tasks.classify:ClassifyTask",
+    "seq2seq": "seqarena.tasks.seq2seq:Seq2SeqTask",
+}
 _loaded = False
 
 

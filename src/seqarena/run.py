@@ -110,6 +110,8 @@ def train(
     device = resolve_device(cfg.train.device)
     precision = resolve_precision(cfg.train.precision, device)
     task = get_task(cfg.task.name)(cfg)  # loads and checks the data; resolves dataset defaults into cfg
+    for note in getattr(task, "notes", []):
+        log(note)
     torch.manual_seed(cfg.train.seed)
     model = task.build_model().to(device)
     model.grad_checkpointing = cfg.train.grad_checkpointing
@@ -130,7 +132,8 @@ def train(
             f"windows, {env['threads']} threads, {precision[0]} ({precision[1]})"
         )
         state: dict[str, Any] = {"history": []}
-        if model.net.capabilities().trainable and count_params(model) > 0:
+        net = getattr(model, "net", None)  # encoder-decoders have no single backbone; they always train
+        if (net is None or net.capabilities().trainable) and count_params(model) > 0:
             state = fit(task, model, cfg.train, out, device, precision[0], cfg.eval.batch_size, log)
         save_model(model, str(out / "model.safetensors"))
         task.write_artifacts(out)
@@ -215,4 +218,43 @@ def generate(
         "threads": gen.threads,
         "kv_cache": gen.cache,
         **{k: round(v, 4) for k, v in generation_metrics(texts).items()},
+    }
+
+
+def translate(
+    run_dir: str | Path, texts: list[str], *, beam: int | None = None, plot: str | Path | None = None
+) -> dict[str, Any]:
+    """Translate sentences with a finished seq2seq run: outputs, speed, and (greedy) an attention heatmap of the
+    first sentence written to `plot` (SVG)."""
+    from seqarena.tasks.seq2seq import translate as run_translate
+
+    run = load(run_dir)
+    if run.config.task.name != "seq2seq":
+        raise SeqarenaError(f"{run_dir} is a {run.config.task.name} run; translate needs a seq2seq run")
+    if not texts:
+        raise SeqarenaError("nothing to translate: give a sentence or lines on stdin")
+    beam = run.config.task.beam if beam is None else beam
+    if beam < 1:
+        raise SeqarenaError("--beam must be >= 1 (1 = greedy)")
+    if plot is not None and beam != 1:
+        raise SeqarenaError("--plot shows greedy decoding's attention; use it with --beam 1")
+    started = time.perf_counter()
+    outputs, attention = run_translate(run.model, run.artifacts, texts, beam, run.config.task.length_penalty)
+    seconds = time.perf_counter() - started
+    if plot is not None:
+        if attention[0]["weights"] is None:
+            raise SeqarenaError(f"{run_dir}: the model has no attention to plot (task.attention=none)")
+        from seqarena.report.plots import attention_heatmap
+
+        target = Path(plot)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_text(attention_heatmap(attention[0]), encoding="utf-8")
+        tmp.replace(target)
+    return {
+        "outputs": outputs,
+        "seconds": round(seconds, 4),
+        "sentences_per_s": round(len(texts) / max(seconds, 1e-9), 2),
+        "threads": torch.get_num_threads(),
+        "decoding": "greedy" if beam == 1 else f"beam {beam}",
     }

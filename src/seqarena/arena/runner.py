@@ -91,8 +91,12 @@ def _run_line(i: int, n: int, row: dict[str, Any], elapsed: float) -> str:
     if row["status"] != "ok":
         return f"{head}: FAILED {row['error'].splitlines()[0]}  ({elapsed:.0f}s elapsed)"
     test = row["result"]["metrics"]["test"]
+    if "bleu" in test:
+        return f"{head}: test BLEU {test['bleu']:.2f} chrF {test['chrf']:.2f}  ({elapsed:.0f}s elapsed)"
     if "ppl" in test:
         return f"{head}: test ppl {test['ppl']:.3f} bpc {test['bpc']:.4f}  ({elapsed:.0f}s elapsed)"
+    if "accuracy" in test:
+        return f"{head}: test accuracy {test['accuracy']:.4f} macro-F1 {test['macro_f1']:.4f}  ({elapsed:.0f}s elapsed)"
     return f"{head}: test mse {test['mse']:.4f} mae {test['mae']:.4f}  ({elapsed:.0f}s elapsed)"
 
 

@@ -9,9 +9,11 @@ from typing import Any
 
 from scipy import stats as sps
 
-QUALITY = ("mse", "mae", "ppl", "bpc")  # lower is better (forecast: mse, mae; lm: ppl, bpc)
+# forecast: mse, mae; lm: ppl, bpc; classify: error_rate (ranked on), accuracy, macro_f1; seq2seq: bleu, chrf
+QUALITY = ("mse", "mae", "ppl", "bpc", "error_rate", "accuracy", "macro_f1", "bleu", "chrf", "exact_match")
+HIGHER_IS_BETTER = {"test_bleu", "test_chrf", "test_accuracy", "test_macro_f1", "test_exact_match"}
 RUN_KEYS = ("params", "train_seconds", "samples_per_s", "train_tokens_per_s", "time_to_best", "epochs")
-PRIMARY = {"forecast": "test_mse", "lm": "test_ppl"}  # what a leaderboard ranks by
+PRIMARY = {"forecast": "test_mse", "lm": "test_ppl", "classify": "test_error_rate", "seq2seq": "test_bleu"}
 PROFILE_KEYS = (
     "latency_b1_ms",
     "latency_b64_ms",
@@ -45,6 +47,8 @@ def flatten(row: dict[str, Any]) -> dict[str, Any]:
     flat |= {k: result.get(k) for k in RUN_KEYS}
     flat |= {k: result["profile"].get(k) for k in PROFILE_KEYS}
     flat["unigram_ppl"] = result["metrics"]["test"].get("unigram_ppl")
+    flat["majority_accuracy"] = result["metrics"]["test"].get("majority_accuracy")
+    flat["copy_bleu"] = result["metrics"]["test"].get("copy_bleu")
     return flat
 
 
@@ -66,7 +70,8 @@ def leaderboard(entries: list[dict[str, Any]], metric: str = "test_mse") -> list
                 line[key], line[f"{key}_ci"] = mean_ci(values)
                 line[f"{key}_values"] = values
         lines.append(line)
-    lines.sort(key=lambda ln: ln.get(metric, math.inf))
+    sign = -1 if metric in HIGHER_IS_BETTER else 1
+    lines.sort(key=lambda ln: sign * ln[metric] if isinstance(ln.get(metric), (int, float)) else math.inf)
     for label, errors in failed.items():
         lines.append({"label": label, "runs": 0, "failed": len(errors), "error": errors[0].splitlines()[0]})
     return lines

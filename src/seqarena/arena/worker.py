@@ -67,6 +67,10 @@ def _train_and_profile(raw: dict[str, Any], run_dir: Path, resume: bool) -> dict
     }
     if loaded.config.task.name == "lm":
         return common | _lm_profile(loaded, run_dir, common["samples_per_s"])
+    if loaded.config.task.name == "classify":
+        return common | {"profile": _classify_profile(loaded, run_dir)}
+    if loaded.config.task.name == "seq2seq":
+        return common | {"profile": _seq2seq_profile(loaded, run_dir)}
     from seqarena.profile import profile
     from seqarena.tasks.forecast import ForecastTask
 
@@ -104,6 +108,45 @@ def _lm_profile(loaded: Any, run_dir: Path, samples_per_s: float | None) -> dict
             "peak_rss_mb": peak_rss_mb(),
         },
     }
+
+
+def _classify_profile(loaded: Any, run_dir: Path) -> dict[str, Any]:
+    """Latency of classifying real test sequences at batch 1 and 64, size on disk, peak memory."""
+    import torch
+
+    from seqarena.profile import peak_rss_mb, timed
+    from seqarena.tasks.classify import ClassifyTask, collate
+
+    xs = ClassifyTask(loaded.config).x["test"]
+    model = loaded.model.eval()
+    out: dict[str, Any] = {"threads": torch.get_num_threads()}
+    for batch in (1, 64):
+        x, mask = collate([xs[i % len(xs)] for i in range(batch)])
+        with torch.inference_mode():
+            lat = timed(lambda x=x, mask=mask: model(x, mask), 30)
+        out[f"latency_b{batch}_ms"], out[f"latency_b{batch}_p95_ms"] = lat["median_ms"], lat["p95_ms"]
+    out["size_bytes"] = (run_dir / "model.safetensors").stat().st_size
+    out["peak_rss_mb"] = peak_rss_mb()
+    return out
+
+
+def _seq2seq_profile(loaded: Any, run_dir: Path) -> dict[str, Any]:
+    """Milliseconds to translate one test sentence (greedy, batch 1) and 64 at once, size, peak memory."""
+    import torch
+
+    from seqarena.profile import peak_rss_mb, timed
+    from seqarena.tasks.seq2seq import Seq2SeqTask
+
+    task = Seq2SeqTask.for_run(loaded.config, run_dir)
+    srcs = task.ids["test"][0]
+    out: dict[str, Any] = {"threads": torch.get_num_threads()}
+    for batch in (1, 64):
+        take = [srcs[i % len(srcs)] for i in range(batch)]
+        lat = timed(lambda take=take, b=batch: task.translate_ids(loaded.model.eval(), take, 1, b), 10, warmup=2)
+        out[f"latency_b{batch}_ms"], out[f"latency_b{batch}_p95_ms"] = lat["median_ms"], lat["p95_ms"]
+    out["size_bytes"] = (run_dir / "model.safetensors").stat().st_size
+    out["peak_rss_mb"] = peak_rss_mb()
+    return out
 
 
 def _first_predictions(model: Any, task: Any) -> dict[str, Any]:

@@ -39,7 +39,9 @@ class _Heads(nn.Module):
 
 
 class SoftmaxAttention(_Heads):
-    def forward(self, x: torch.Tensor, causal: bool, cache: Cache | None, pos: int) -> tuple[torch.Tensor, Cache]:
+    def forward(
+        self, x: torch.Tensor, causal: bool, cache: Cache | None, pos: int, key_mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, Cache]:
         q, k, v = self.split(x)
         T = x.shape[1]
         past = 0 if cache is None else cache[0].shape[2]
@@ -49,6 +51,9 @@ class SoftmaxAttention(_Heads):
         if is_causal and past > 0:  # queries at past..past+T-1: bottom-right aligned causal mask
             mask = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(diagonal=past)
             is_causal = False
+        if key_mask is not None:  # (B, T) valid keys of a whole sequence (no cache) -> (B, 1, T, T)
+            base = torch.ones(T, T, dtype=torch.bool, device=x.device)
+            mask, is_causal = key_mask[:, None, None, :] & (base.tril() if is_causal else base), False
         drop = self.dropout if self.training else 0.0
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop, is_causal=is_causal)
         return self.merge(y), (k, v)
@@ -62,10 +67,12 @@ class LocalAttention(_Heads):
         super().__init__(d_model, num_heads, dropout)
         self.window, self.global_tokens = window, global_tokens
 
-    def forward(self, x: torch.Tensor, causal: bool, cache: Cache | None, pos: int) -> tuple[torch.Tensor, Cache]:
+    def forward(
+        self, x: torch.Tensor, causal: bool, cache: Cache | None, pos: int, key_mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, Cache]:
         q, k, v = self.split(x)
         T, g = x.shape[1], self.global_tokens
-        if cache is None and pos == 0 and 2 * self.window < T:  # a whole sequence: O(T * window) blocks
+        if key_mask is None and cache is None and pos == 0 and 2 * self.window < T:  # whole sequence: O(T * window)
             keep = (torch.arange(T, device=x.device) < g) | (torch.arange(T, device=x.device) > T - self.window)
             return self.merge(self._blocked(q, k, v, causal)), (k[:, :, keep], v[:, :, keep])
         if cache is not None:
@@ -80,6 +87,8 @@ class LocalAttention(_Heads):
         if not causal:
             glob = glob | (q_pos[:, None] < g)
         mask = near | (glob & (diff >= 0) if causal else glob)
+        if key_mask is not None:  # padded keys of a variable-length batch (dense: (B, 1, T, T))
+            mask = mask & key_mask[:, None, None, :]
         drop = self.dropout if self.training else 0.0
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop)
         # what a later query (position >= pos + T) may still see: the global keys and the last window - 1 keys
@@ -134,9 +143,13 @@ class LinearAttention(_Heads):
         h, d = self.num_heads, self.head_dim
         return torch.zeros(batch, h, d, d, device=device), torch.zeros(batch, h, d, device=device)
 
-    def forward(self, x: torch.Tensor, causal: bool, cache: Cache | None, pos: int) -> tuple[torch.Tensor, Cache]:
+    def forward(
+        self, x: torch.Tensor, causal: bool, cache: Cache | None, pos: int, key_mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, Cache]:
         q, k, v = self.split(x)
         q, k = _phi(q), _phi(k)  # (B, h, T, hd)
+        if key_mask is not None:  # a padded key adds nothing to any sum
+            k = k * key_mask[:, None, :, None]
         if not causal:
             kv = k.transpose(2, 3) @ v  # (B, h, hd, hd)
             y = (q @ kv) / (q @ k.sum(2, keepdim=True).transpose(2, 3)).clamp_min(1e-6)

@@ -30,13 +30,18 @@ class Capabilities:
     streaming: bool = False  # a fixed-size state that forgets (recurrent, SSM, TCN): a language model carries it
     # across training windows (truncated BPTT) and through a whole stream; others work within a context window
     time_aware: bool = False  # forward(x, state, dt=(B, T) time gaps) uses uneven time between steps (GRU-D)
+    masks: bool = False  # forward(x, mask=(B, T) valid steps) ignores right padding; a causal model needs no mask
+    # (its outputs at valid steps never see the padding after them), a non-causal one does
+    encdec: bool = False  # has an encoder-decoder form for seq2seq (models/encdec.py)
 
     @property
     def tasks(self) -> tuple[str, ...]:
-        """The tasks this model can serve: a language model must be a causal backbone."""
+        """The tasks this model can serve: a language model must be a causal backbone; a classifier needs a causal
+        backbone or one that honours a padding mask (variable-length batches)."""
         if self.kind == "forecaster":
             return ("forecast",)
-        return ("forecast", "lm") if self.causal else ("forecast",)
+        tasks = ("forecast", "lm", "classify") if self.causal else ("forecast", "classify")
+        return (*tasks, "seq2seq") if self.encdec else tasks
 
 
 @dataclass(frozen=True)

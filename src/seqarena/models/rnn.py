@@ -8,7 +8,7 @@ wide; it is not causal and cannot be stepped.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import nn
@@ -88,7 +88,15 @@ class _Recurrent(SequenceModel):
 
     def capabilities(self) -> Capabilities:
         bi = self.cfg.bidirectional
-        return Capabilities(family="recurrent", causal=not bi, bidirectional=bi, stateful=not bi, streaming=not bi)
+        return Capabilities(
+            family="recurrent",
+            causal=not bi,
+            bidirectional=bi,
+            stateful=not bi,
+            streaming=not bi,
+            masks=True,
+            encdec=True,
+        )
 
     def init_state(self, batch: int, device: torch.device | None = None) -> State:
         if self.cfg.bidirectional:
@@ -96,21 +104,33 @@ class _Recurrent(SequenceModel):
         zeros = torch.zeros(self.state_rows, batch, self.hidden, device=device)  # (L, B, H)
         return (zeros, zeros.clone()) if self.has_cell else (zeros,)
 
-    def forward(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State | None]:
-        # x: (B, T, D)
+    def forward(
+        self, x: torch.Tensor, state: State | None = None, mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, State | None]:
+        # x: (B, T, D); mask: (B, T) valid steps (right padding), run as packed sequences
         if state is not None and self.cfg.bidirectional:
             raise TypeError("a bidirectional RNN cannot continue from a state")
+        lengths = None if mask is None or bool(mask.all()) else mask.sum(1).clamp_min(1).cpu()
         if not self.cfg.residual:
-            y, new = self.layers[0](x, self._pack(state))
+            y, new = self._run(self.layers[0], x, self._pack(state), lengths)
             return y, self._unpack(new)  # (B, T, D)
         per_layer = self.state_rows // len(self.layers)
         news = []
         for i, layer in enumerate(self.layers):
             sub = None if state is None else tuple(s[i * per_layer : (i + 1) * per_layer] for s in state)
-            y, new = layer(x, self._pack(sub))
+            y, new = self._run(layer, x, self._pack(sub), lengths)
             x = x + self.drop(y)  # (B, T, D)
             news.append(self._unpack(new))
         return x, tuple(torch.cat(parts, 0) for parts in zip(*news, strict=True))
+
+    @staticmethod
+    def _run(layer: nn.RNNBase, x: torch.Tensor, hx: Any, lengths: torch.Tensor | None) -> tuple[torch.Tensor, Any]:
+        if lengths is None:
+            return layer(x, hx)
+        packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        y, new = layer(packed, hx)
+        y, _ = nn.utils.rnn.pad_packed_sequence(y, batch_first=True, total_length=x.shape[1])  # zeros past the end
+        return y, new
 
     def _pack(self, state: State | None) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor] | None:
         if state is None:

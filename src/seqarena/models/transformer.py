@@ -54,8 +54,10 @@ class Block(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(), nn.Linear(d_ff, d_model))
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, causal: bool, cache: Cache | None, pos: int) -> tuple[torch.Tensor, Cache]:
-        a, kv = self.attn(self.norm1(x), causal, cache, pos)
+    def forward(
+        self, x: torch.Tensor, causal: bool, cache: Cache | None, pos: int, key_mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, Cache]:
+        a, kv = self.attn(self.norm1(x), causal, cache, pos, key_mask)
         x = x + self.drop(a)  # (B, T, D)
         return x + self.drop(self.mlp(self.norm2(x))), kv
 
@@ -82,7 +84,9 @@ class Transformer(SequenceModel):
 
     def capabilities(self) -> Capabilities:
         c = self.cfg.causal
-        return Capabilities(family="attention", causal=c, bidirectional=not c, stateful=c)
+        return Capabilities(
+            family="attention", causal=c, bidirectional=not c, stateful=c, masks=True, encdec=type(self) is Transformer
+        )
 
     def init_state(self, batch: int, device: torch.device | None = None) -> State:
         if not self.cfg.causal:
@@ -90,8 +94,12 @@ class Transformer(SequenceModel):
         caches = [t for block in self.blocks for t in block.attn.empty(batch, device)]
         return (*caches, torch.zeros(1, dtype=torch.long, device=device))
 
-    def forward(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State | None]:
-        # x: (B, T, D)
+    def forward(
+        self, x: torch.Tensor, state: State | None = None, mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, State | None]:
+        # x: (B, T, D); mask: (B, T) valid steps (padded keys are never attended to)
+        if mask is not None and (state is not None or bool(mask.all())):
+            mask = None
         if state is not None and not self.cfg.causal:
             raise TypeError("a non-causal Transformer cannot continue from a KV cache")
         T = x.shape[1]
@@ -107,7 +115,7 @@ class Transformer(SequenceModel):
         new: list[torch.Tensor] = []
         for i, block in enumerate(self.blocks):
             cache = None if state is None else (state[2 * i], state[2 * i + 1])
-            x, kv = block(x, self.cfg.causal, cache, past)
+            x, kv = block(x, self.cfg.causal, cache, past, mask)
             new.extend(kv)
         if not self.cfg.causal:
             return self.norm(x), None
@@ -153,4 +161,4 @@ class LinearTransformer(Transformer):
     def capabilities(self) -> Capabilities:
         c = self.cfg.causal
         # a constant-size state, but it never forgets: trained and generated within a context window, not streamed
-        return Capabilities(family="attention", causal=c, bidirectional=not c, stateful=c)
+        return Capabilities(family="attention", causal=c, bidirectional=not c, stateful=c, masks=True)

@@ -128,6 +128,34 @@ def cost_bars(board: list[dict[str, Any]]) -> str | None:
     return _svg(fig)
 
 
+def confusion(board: list[dict[str, Any]], entries: list[dict[str, Any]]) -> str | None:
+    """Classification: the test confusion matrix of the leader's first seed (rows: true class)."""
+    ranked = [b["label"] for b in board if b.get("runs")]
+    run = next(
+        (e["row"]["result"] for e in entries if ranked and e["label"] == ranked[0] and e["row"]["status"] == "ok"),
+        None,
+    )
+    test = (run or {}).get("metrics", {}).get("test", {})
+    if "confusion" not in test:
+        return None
+    matrix, classes = test["confusion"], test["classes"]
+    k = len(classes)
+    fig, ax = plt.subplots(figsize=(1.2 + 0.45 * max(k, 4), 1.0 + 0.45 * max(k, 4)))
+    ax.imshow(matrix, cmap="Blues")
+    ax.grid(False)
+    ax.set_xticks(range(k), classes, rotation=90, fontsize=7)
+    ax.set_yticks(range(k), classes, fontsize=7)
+    if k <= 20:
+        peak = max(max(row) for row in matrix) or 1
+        for i, row in enumerate(matrix):
+            for j, n in enumerate(row):
+                ax.text(j, i, str(n), ha="center", va="center", fontsize=6, color="white" if n > peak / 2 else "black")
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(f"test confusion matrix: {ranked[0]}")
+    return _svg(fig)
+
+
 def sweep(points: list[dict[str, Any]], axis: str, metric: str, label: str) -> str | None:
     values = [p["point"].get(axis) for p in points]
     if len(values) < 2:
@@ -148,4 +176,19 @@ def sweep(points: list[dict[str, Any]], axis: str, metric: str, label: str) -> s
     ax.set_ylabel(label)
     ax.set_title(f"{label} vs {axis}")
     ax.legend(fontsize=7)
+    return _svg(fig)
+
+
+def attention_heatmap(item: dict[str, Any]) -> str:
+    """One translation's attention: output units (rows) over source units (columns)."""
+    weights = item["weights"].detach().cpu().numpy()  # (T, S)
+    src, out = item["source"], item["output"][: len(weights)]
+    fig, ax = plt.subplots(figsize=(1.5 + 0.45 * len(src), 1.2 + 0.4 * len(out)))
+    ax.imshow(weights[:, : len(src)], cmap="viridis", vmin=0.0, vmax=1.0)
+    ax.grid(False)
+    ax.set_xticks(range(len(src)), src, rotation=60, ha="right")
+    ax.set_yticks(range(len(out)), out)
+    ax.set_xlabel("source")
+    ax.set_ylabel("output")
+    ax.set_title("attention over the source at each output step")
     return _svg(fig)

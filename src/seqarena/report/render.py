@@ -12,7 +12,7 @@ from typing import Any
 import jinja2
 
 from seqarena.arena.runner import collect
-from seqarena.arena.stats import significance
+from seqarena.arena.stats import HIGHER_IS_BETTER, significance
 from seqarena.report import plots
 
 # per task: (header, leaderboard key, digits, with a confidence interval); "#", model and runs come first
@@ -40,8 +40,32 @@ _CELLS = {
         ("distinct-2", "distinct_2", 3, False),
         ("copied 4-grams", "copy_rate", 3, False),
     ],
+    "classify": [
+        ("test accuracy", "test_accuracy", 4, True),
+        ("test macro-F1", "test_macro_f1", 4, True),
+        ("params", "params", 0, False),
+        ("train s", "train_seconds", 1, False),
+        ("samples/s", "samples_per_s", 0, False),
+        ("to best s", "time_to_best", 1, False),
+        ("latency b1 ms", "latency_b1_ms", 3, False),
+        ("latency b64 ms", "latency_b64_ms", 2, False),
+    ],
+    "seq2seq": [
+        ("test BLEU", "test_bleu", 2, True),
+        ("test chrF", "test_chrf", 2, True),
+        ("params", "params", 0, False),
+        ("train s", "train_seconds", 1, False),
+        ("samples/s", "samples_per_s", 0, False),
+        ("to best s", "time_to_best", 1, False),
+        ("translate b1 ms", "latency_b1_ms", 2, False),
+    ],
 }
-QUALITY_NAME = {"forecast": ("test_mse", "test MSE"), "lm": ("test_ppl", "test perplexity")}
+QUALITY_NAME = {
+    "forecast": ("test_mse", "test MSE"),
+    "lm": ("test_ppl", "test perplexity"),
+    "classify": ("test_error_rate", "test error rate"),
+    "seq2seq": ("test_bleu", "test BLEU"),
+}
 
 
 def columns(task: str = "forecast") -> list[str]:
@@ -88,7 +112,8 @@ def summary(board: list[dict[str, Any]], task: str = "forecast") -> list[str]:
     best = ok[0]
     if len(ok) > 1:
         second = ok[1]
-        margin = 100 * (second[key] - best[key]) / max(second[key], 1e-12)
+        higher = key in HIGHER_IS_BETTER
+        margin = 100 * abs(second[key] - best[key]) / max(abs(second[key]), 1e-12)
         p = significance(best[f"{key}_values"], second[f"{key}_values"])
         verdict = (
             "not testable for significance (that needs two or more seeds on each side)"
@@ -96,14 +121,21 @@ def summary(board: list[dict[str, Any]], task: str = "forecast") -> list[str]:
             else f"{'significant' if p < 0.05 else 'not significant'} across seeds (Welch p = {p:.3g})"
         )
         lines.append(
-            f"Quality: {best['label']} has the lowest {name} ({best[key]:.4f}), {margin:.1f}% below "
+            f"Quality: {best['label']} has the {'highest' if higher else 'lowest'} {name} ({best[key]:.4f}), "
+            f"{margin:.1f}% {'above' if higher else 'below'} "
             f"the runner-up {second['label']} ({second[key]:.4f}); the difference is {verdict}."
         )
     else:
         lines.append(f"Quality: {best['label']} is the only finished entrant ({name} {best[key]:.4f}).")
+    if isinstance(best.get("copy_bleu"), float):
+        lines.append(f"Baseline: copying the source sentence scores BLEU {best['copy_bleu']:.2f} on the same test "
+                     f"pairs.")  # fmt: skip
     if isinstance(best.get("unigram_ppl"), float):
         lines.append(f"Baseline: a unigram model (training-split token frequencies) scores perplexity "
                      f"{best['unigram_ppl']:.2f} on the same test tokens.")  # fmt: skip
+    if isinstance(best.get("majority_accuracy"), float):
+        lines.append(f"Baseline: always predicting the most frequent training class scores accuracy "
+                     f"{best['majority_accuracy']:.4f} on the same test cases.")  # fmt: skip
     trained = [b for b in ok if (b.get("train_seconds") or 0) > 0]
     if len(trained) > 1:
         fast = min(trained, key=lambda b: b["train_seconds"])
@@ -151,6 +183,7 @@ def write_report(arena_dir: Path, url: str | None = None) -> Path:
             plots.curves(entries),
             plots.predictions(entries),
             plots.cost_bars(board),
+            plots.confusion(board, entries),
         ]
         failures = [
             f"{b['label']}: {b['failed']} run(s) failed: {b.get('error', '')}" for b in board if b.get("failed")
