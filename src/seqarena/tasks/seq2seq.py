@@ -156,10 +156,10 @@ class Seq2SeqTask:
         return {
             "loss": total / max(count, 1),
             "ppl": math.exp(min(total / max(count, 1), 700)),
-            "bleu": sacrebleu.corpus_bleu([spaced(h) for h in hyps], bleu_refs).score,
+            "bleu": sacrebleu.corpus_bleu([spaced(h) for h in hyps], bleu_refs, force=True).score,
             "chrf": sacrebleu.corpus_chrf(hyps, [refs]).score,
             "exact_match": sum(h == r for h, r in zip(hyps, refs, strict=True)) / max(len(refs), 1),
-            "copy_bleu": sacrebleu.corpus_bleu([spaced(x) for x in sources], bleu_refs).score,  # baseline: the source
+            "copy_bleu": sacrebleu.corpus_bleu([spaced(x) for x in sources], bleu_refs, force=True).score,  # baseline
             "sentences": len(refs),
             "decoding": "greedy" if beam == 1 else f"beam {beam}, length penalty {self.cfg.task.length_penalty}",
             "examples": [
