@@ -77,6 +77,15 @@ def download(url: str, dest: Path, sha256: str, member: str | None = None) -> Pa
             f"download of {url} has sha256 {actual[:12]}..., expected {sha256[:12]}...: corrupted or changed at the "
             f"source; nothing was saved, try again later"
         )
+    return _write_atomic(dest, payload)
+
+
+def save_url(url: str, dest: Path) -> Path:
+    """Fetch `url` to `dest` unverified, for sources the caller checks itself (e.g. by their decompressed bytes)."""
+    return _write_atomic(dest, _fetch(url, show_progress=sys.stderr.isatty()))
+
+
+def _write_atomic(dest: Path, payload: bytes) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
     with os.fdopen(fd, "wb") as fh:

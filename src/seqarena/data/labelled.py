@@ -158,11 +158,11 @@ def _ts_pair(path: Path) -> LabelledSet:
 
 
 def _names_files() -> dict[str, Path]:
+    info = registry.DatasetInfo(
+        name="names", task="classify", description="", licence="", citation="", source="file", folder="names"
+    )
     files = {}
     for language, sha in _NAMES_SHA.items():
-        info = registry.DatasetInfo(
-            name="names", task="classify", description="", licence="", citation="", source="file", folder="names"
-        )
         filename = f"{language}.txt"
         path = registry.local_file(info, filename)
         if path is None:
@@ -204,7 +204,7 @@ def _idx_file(source: str, filename: str) -> bytes:
         roots.append(DEBIAN_FASHION)
     path = next((r / filename for r in roots if (r / filename).is_file()), None)
     if path is None:
-        path = _download_raw(url.format(filename), registry.cache_dir() / source / filename)
+        path = dl.save_url(url.format(filename), registry.cache_dir() / source / filename)
     try:
         payload = gzip.decompress(path.read_bytes())
     except (OSError, EOFError):
@@ -212,15 +212,6 @@ def _idx_file(source: str, filename: str) -> bytes:
     if hashlib.sha256(payload).hexdigest() != shas[filename]:
         raise DataError(f"{path} does not hold the expected {source} data (sha256 mismatch); delete it and run again")
     return payload
-
-
-def _download_raw(url: str, dest: Path) -> Path:
-    payload = dl._fetch(url, show_progress=False)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.part")
-    tmp.write_bytes(payload)
-    tmp.replace(dest)
-    return dest
 
 
 def _image_set(name: str, source: str, order: str) -> LabelledSet:

@@ -88,7 +88,7 @@ class Seq2SeqTask:
     def sized(self, model_cfg: Any) -> Any:
         if not (has_width(model_cfg) and model_cfg.params):
             return model_cfg
-        return match_width(model_cfg, lambda m: self._make(m), model_cfg.params)
+        return match_width(model_cfg, self._make, model_cfg.params)
 
     def _make(self, model_cfg: Any) -> nn.Module:
         return make_model(replace(self.cfg, model=model_cfg), len(self.src_vocab.tokens), len(self.tgt_vocab.tokens))
