@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 
 import seqarena
+from seqarena.cv import CVResult, cross_validate, rank
 from seqarena.data.labelled import assign_splits, load_labelled
 from seqarena.data.ucr import read_ts
 from seqarena.errors import ConfigError, DataError
@@ -81,6 +84,69 @@ def test_split_is_stratified_seeded_and_never_takes_validation_from_test() -> No
     shares = assign_splits(labels, None, 0.2, [0.8, 0.1, 0.1], seed=0)
     assert sorted(np.concatenate(list(shares.values())).tolist()) == list(range(100))
     assert len(shares["test"]) == 10 and len(shares["val"]) == 10
+
+
+def test_k_folds_validate_every_training_case_once_stratified_and_never_touch_test() -> None:
+    labels = ["a"] * 60 + ["b"] * 20 + ["c"] * 20
+    official = np.array(["train"] * 50 + ["test"] * 10 + ["train"] * 15 + ["test"] * 5 + ["train"] * 15 + ["test"] * 5)
+    train_cases = set(np.flatnonzero(official == "train"))
+    seen: list[int] = []
+    for fold in range(5):
+        idx = assign_splits(labels, official, 0.2, [0.8, 0.1, 0.1], 0, folds=5, fold=fold)
+        assert set(idx["test"]) == set(np.flatnonzero(official == "test"))
+        assert set(idx["train"]) | set(idx["val"]) == train_cases and not set(idx["train"]) & set(idx["val"])
+        val_labels = [labels[i] for i in idx["val"]]
+        assert val_labels.count("a") == 10 and val_labels.count("b") == 3 and val_labels.count("c") == 3
+        seen += idx["val"].tolist()
+    assert sorted(seen) == sorted(train_cases)  # each training case validates exactly once
+    folds = [assign_splits(labels, None, 0.2, [0.8, 0.1, 0.1], 0, folds=3, fold=f) for f in range(3)]
+    assert all((f["test"] == folds[0]["test"]).all() for f in folds) and len(folds[0]["test"]) == 10
+    assert sorted(np.concatenate([f["val"] for f in folds]).tolist()) == sorted(
+        np.concatenate([folds[0]["train"], folds[0]["val"]]).tolist()
+    )
+
+
+def test_cross_validation_writes_a_summary_over_every_fold(tmp_path: Path) -> None:
+    data = str(wave_table(tmp_path / "waves.csv", n=60))
+    model = {"name": "gru", "d_model": 8}
+    result = cross_validate(train_cfg(data, model, epochs=1), tmp_path / "cv", folds=3, log=lambda _: None)
+    summary = json.loads((tmp_path / "cv" / "cv.json").read_text())
+    assert summary["folds"] == 3 and len(summary["val"]["accuracy"]["per_fold"]) == 3
+    assert summary["config"]["task"]["folds"] is None  # the recipe to retrain on the usual split
+    assert result.summary["loss"]["mean"] == pytest.approx(statistics.fmean(summary["val"]["loss"]["per_fold"]))
+    for fold in range(3):
+        saved = yaml.safe_load((tmp_path / "cv" / f"fold-{fold}" / "config.yaml").read_text())
+        assert (saved["task"]["folds"], saved["task"]["fold"]) == (3, fold)
+        assert (tmp_path / "cv" / f"fold-{fold}" / "model.safetensors").is_file()
+    ranked = rank([result, CVResult(tmp_path, 3, {"accuracy": {"mean": 1.0}, "loss": {"mean": 9.0}})])
+    assert ranked[0].out == tmp_path  # accuracy first, then loss
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["cv", "--data", "GunPoint", "--folds", "1"], "at least 2 folds"),
+        (["cv", "--data", "nope/missing.csv"], "does not exist"),
+        (["cv", "--set", "task.name=forecast"], "cross-validation is for classification"),
+        (["train", "--task", "classify", "--set", "task.folds=3", "--set", "task.fold=7"], "0 <= fold < folds"),
+    ],
+)
+def test_cv_bad_input_is_one_line_and_leaves_nothing(tmp_path: Path, args: list[str], fragment: str) -> None:
+    proc = cli(*args, "--out", str(tmp_path / "cv"))
+    assert_clean_error(proc, fragment)
+    assert not (tmp_path / "cv").exists()
+
+
+@pytest.mark.slow
+def test_cross_validation_ranks_a_learning_recipe_above_a_starved_one(tmp_path: Path) -> None:
+    data = str(wave_table(tmp_path / "waves.csv", n=90))
+    model = {"name": "gru", "d_model": 16}
+    good = cross_validate(train_cfg(data, model, epochs=15), tmp_path / "good", folds=3, log=lambda _: None)
+    starved = train_cfg(data, model, epochs=1)
+    starved["train"]["lr"] = 1e-5
+    bad = cross_validate(starved, tmp_path / "bad", folds=3, log=lambda _: None)
+    assert good.summary["accuracy"]["mean"] > 0.8 > bad.summary["accuracy"]["mean"]
+    assert rank([bad, good])[0] is good
 
 
 @pytest.mark.parametrize("how", ["last", "mean", "max", "attention"])
@@ -274,3 +340,14 @@ def test_classification_in_the_arena(tmp_path: Path) -> None:
     assert abs(board[0]["params"] - 5000) <= 250 and isinstance(board[0]["majority_accuracy"], float)
     html = report.read_text(encoding="utf-8")
     assert "test accuracy" in html and "test confusion matrix" in html and "most frequent training class" in html
+
+
+def test_a_small_set_with_default_epochs_gets_a_note_naming_the_fix() -> None:
+    from seqarena.config import TrainConfig
+    from seqarena.run import _short_training
+
+    note = _short_training(40, TrainConfig())  # GunPoint's 40 training cases, batch 32, 10 epochs
+    assert note is not None and "only 20 optimizer steps" in note and "train.max_epochs" in note
+    assert _short_training(40, TrainConfig(max_epochs=300)) is None
+    assert _short_training(5000, TrainConfig()) is None
+    assert _short_training(40, TrainConfig(max_seconds=60)) is None

@@ -8,6 +8,10 @@ def __getattr__(name: str):  # lazy, so `import seqarena` stays cheap
         from seqarena import run
 
         return getattr(run, name)
+    if name == "cross_validate":
+        from seqarena.cv import cross_validate
+
+        return cross_validate
     if name == "RunConfig":
         from seqarena.config import RunConfig
 
@@ -15,4 +19,14 @@ def __getattr__(name: str):  # lazy, so `import seqarena` stays cheap
     raise AttributeError(name)
 
 
-__all__ = ["train", "load", "evaluate", "generate", "RunConfig", "RunResult", "LoadedRun", "__version__"]
+__all__ = [
+    "train",
+    "load",
+    "evaluate",
+    "generate",
+    "RunConfig",
+    "RunResult",
+    "LoadedRun",
+    "cross_validate",
+    "__version__",
+]

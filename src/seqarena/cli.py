@@ -98,6 +98,19 @@ def datasets() -> None:
     Console(width=160).print(table)
 
 
+def _overrides(extra: list[str] | None = None, **options: str | None) -> list[str]:
+    """--task/--data/--model/--tokenizer as --set assignments, before the explicit --set ones."""
+    keys = {"task": "task.name", "data": "task.data", "model": "model.name", "tokenizer": "task.tokenizer"}
+    return [f"{keys[k]}={v}" for k, v in options.items() if v] + list(extra or [])
+
+
+def _default_out(raw: dict | Path, overrides: list[str], prefix: str = "") -> Path:
+    from seqarena.run import resolve
+
+    cfg = resolve(raw, overrides)
+    return Path("runs") / f"{prefix}{cfg.model.name}-{Path(cfg.task.data).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
 @app.command()
 def train(
     config: Annotated[Path | None, typer.Argument(help="a YAML run config (optional)")] = None,
@@ -114,22 +127,35 @@ def train(
     """Train one model on one task. With no arguments: an LSTM on the embedded co2 series (no download)."""
     from seqarena.run import train as run_train
 
-    overrides = [f"task.name={task}"] if task else []
-    overrides += [f"task.data={data}"] if data else []
-    overrides += [f"model.name={model}"] if model else []
-    overrides += [f"task.tokenizer={tokenizer}"] if tokenizer else []
-    overrides += list(set_ or [])
+    overrides = _overrides(task=task, data=data, model=model, tokenizer=tokenizer, extra=set_)
     raw: dict | Path = config if config is not None else {}
     if out is None:
         if resume:
             raise SeqarenaError("--resume needs --out: the run directory to continue")
-        from seqarena.run import resolve
-
-        cfg = resolve(raw, overrides)
-        out = Path("runs") / f"{cfg.model.name}-{Path(cfg.task.data).stem}-{time.strftime('%Y%m%d-%H%M%S')}"
+        out = _default_out(raw, overrides)
     result = run_train(raw, out, overrides=overrides, resume=resume, log=_log)
     test = {k: v for k, v in _rounded(result.results["test"]).items() if not isinstance(v, (dict, list))}
     print(json.dumps({"run_dir": str(result.run_dir), "test": test}, indent=2))
+
+
+@app.command()
+def cv(
+    config: Annotated[Path | None, typer.Argument(help="a YAML run config (optional)")] = None,
+    data: Annotated[str | None, typer.Option(help="a classification dataset or table")] = None,
+    model: Annotated[str | None, typer.Option(help="a registered model (see `seqarena models`)")] = None,
+    folds: Annotated[int, typer.Option(help="number of stratified folds of the training cases")] = 5,
+    out: Annotated[Path | None, typer.Option(help="directory for the fold runs and cv.json")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="override any field: --set train.lr=3e-3")] = None,
+) -> None:
+    """Cross-validate a classification recipe on its training cases (test untouched): mean validation metrics."""
+    from seqarena.cv import cross_validate
+
+    overrides = _overrides(task="classify" if config is None else None, data=data, model=model, extra=set_)
+    raw: dict | Path = config if config is not None else {}
+    out = out or _default_out(raw, overrides, prefix="cv-")
+    result = cross_validate(raw, out, folds=folds, overrides=overrides, log=_log)
+    summary = {k: {"mean": round(v["mean"], 4), "std": round(v["std"], 4)} for k, v in result.summary.items()}
+    print(json.dumps({"out": str(result.out), "folds": folds, "val": summary}, indent=2))
 
 
 @app.command()

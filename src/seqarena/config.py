@@ -66,6 +66,8 @@ class ClassifyTaskConfig:
     val_fraction: float = 0.2  # official train/test splits: the share of training cases held out for validation
     split: list[float] | None = None  # no official split: train/val/test shares (default 0.8, 0.1, 0.1)
     split_seed: int = 0  # the seed of the stratified split (kept apart from train.seed, so seeds share a split)
+    folds: int | None = None  # cross-validation: validate on fold `fold` of a stratified k-fold split of the
+    fold: int = 0  # non-test cases instead of val_fraction (`seqarena cv` runs every fold)
     scale: Literal["standard", "none"] = "standard"  # standardise each channel with training statistics
     max_length: int | None = None  # keep at most this many steps of each sequence (the first ones)
     max_train: int | None = None  # keep a seeded random subset of this many training cases (e.g. sequential MNIST)

@@ -8,6 +8,7 @@ and checkpoint/ for --resume. Every input is validated before the directory is c
 from __future__ import annotations
 
 import json
+import math
 import platform
 import shutil
 import time
@@ -131,6 +132,9 @@ def train(
             f"{cfg.model.name} on {cfg.task.data}: {info['params']:,} parameters, {task.n_train():,} training "
             f"windows, {env['threads']} threads, {precision[0]} ({precision[1]})"
         )
+        short = _short_training(task.n_train(), cfg.train)
+        if short:
+            log(short)
         state: dict[str, Any] = {"history": []}
         net = getattr(model, "net", None)  # encoder-decoders have no single backbone; they always train
         if (net is None or net.capabilities().trainable) and count_params(model) > 0:
@@ -145,6 +149,21 @@ def train(
             shutil.rmtree(out, ignore_errors=True)  # nothing worth resuming: leave no half-written run behind
         raise
     return RunResult(out, cfg, results, state["history"], info["params"], timing)
+
+
+def _short_training(n_train: int, tc: Any) -> str | None:
+    """A note when a small training set gets so few optimizer steps that the model cannot have learned much (the
+    defaults suit thousands of windows; 40 UCR cases make 2 batches an epoch)."""
+    steps_per_epoch = math.ceil(n_train / tc.batch_size)
+    total = min(tc.max_steps or 1 << 62, steps_per_epoch * tc.max_epochs)
+    if total >= 100 or tc.max_seconds is not None:
+        return None
+    hint = "raise train.max_epochs (e.g. --set train.max_epochs=300"
+    hint += ", and --set train.patience=null or a larger patience)" if tc.patience is not None else ")"
+    return (
+        f"note: only {total} optimizer steps in total ({n_train} training cases, batch {tc.batch_size}, "
+        f"{tc.max_epochs} epochs); {hint} or lower train.batch_size"
+    )
 
 
 @dataclass

@@ -4,6 +4,7 @@ head) closest to the target, and fails unless it lands within 5%, so comparisons
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import fields, replace
 from typing import Any
@@ -14,6 +15,14 @@ from seqarena.errors import ConfigError
 from seqarena.models.base import count_params
 
 TOLERANCE = 0.05
+
+
+def _count(build: Callable[[Any], nn.Module], model_cfg: Any) -> int:
+    """Parameters of a probe model. Probes at tiny widths may hold empty layers (an adaptive softmax's tail at
+    width 4 projects to 4 // 16 = 0 units); torch warns about those, but the probe is thrown away."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Initializing zero-element tensors")
+        return count_params(build(model_cfg))
 
 
 def width_step(model_cfg: Any) -> int:
@@ -35,7 +44,7 @@ def match_width(model_cfg: Any, build: Callable[[Any], nn.Module], target: int, 
     step = width_step(model_cfg)
 
     def size(width: int) -> int:
-        return count_params(build(replace(model_cfg, d_model=width)))
+        return _count(build, replace(model_cfg, d_model=width))
 
     lo, hi = 1, 1  # search over multiples k * step; grow hi by doubling so no model far above target is built
     while size(hi * step) < target:
@@ -68,13 +77,13 @@ def _match_ff(model_cfg: Any, build: Callable[[Any], nn.Module], target: int, wi
         lo, hi = 1, 16 * width
         while lo < hi:  # smallest d_ff whose model reaches the target
             mid = (lo + hi) // 2
-            if count_params(build(replace(model_cfg, d_model=width, d_ff=mid))) >= target:
+            if _count(build, replace(model_cfg, d_model=width, d_ff=mid)) >= target:
                 hi = mid
             else:
                 lo = mid + 1
         for ff in {max(lo - 1, 1), lo}:
             candidate = replace(model_cfg, d_model=width, d_ff=ff)
-            gap = abs(count_params(build(candidate)) - target)
+            gap = abs(_count(build, candidate) - target)
             if gap < best_gap:
                 best, best_gap = candidate, gap
     if best_gap > TOLERANCE * target:

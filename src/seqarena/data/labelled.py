@@ -237,10 +237,19 @@ def _image_set(name: str, source: str, order: str) -> LabelledSet:
 
 
 def assign_splits(
-    labels: list[str], official: np.ndarray | None, val_fraction: float, shares: list[float], seed: int
+    labels: list[str],
+    official: np.ndarray | None,
+    val_fraction: float,
+    shares: list[float],
+    seed: int,
+    folds: int | None = None,
+    fold: int = 0,
 ) -> dict[str, np.ndarray]:
     """Case indices per split, stratified by class and seeded: validation is carved from the official training
-    cases (never from test); without an official split, train/val/test follow `shares`."""
+    cases (never from test); without an official split, train/val/test follow `shares`.
+
+    With `folds`, validation is instead fold `fold` of a stratified k-fold partition of the non-test cases (the
+    official training cases, or train+val of `shares`), so k runs validate on every training case exactly once."""
     rng = np.random.default_rng(seed)
     labels_arr = np.array(labels)
     out: dict[str, list[int]] = {s: [] for s in SPLITS}
@@ -249,6 +258,9 @@ def assign_splits(
         pool, fractions = np.flatnonzero(official == "train"), (1 - val_fraction, val_fraction, 0.0)
     else:
         pool, fractions = np.arange(len(labels)), tuple(shares)
+    if folds is not None:
+        fractions = (1 - fractions[2], 0.0, fractions[2])  # test first; the folds split what is left
+    ordered: list[int] = []  # non-test cases grouped by class, shuffled within each class
     for cls in sorted(set(labels_arr[pool])):
         idx = pool[labels_arr[pool] == cls]
         idx = idx[rng.permutation(len(idx))]
@@ -257,4 +269,9 @@ def assign_splits(
         out["val"] += list(idx[:n_val])
         out["test"] += list(idx[n_val : n_val + n_test])
         out["train"] += list(idx[n_val + n_test :])
+        ordered += list(idx[n_val + n_test :])
+    if folds is not None:  # dealing the class-grouped cases round-robin stratifies every fold
+        position = np.arange(len(ordered)) % folds
+        out["val"] = [i for i, f in zip(ordered, position, strict=True) if f == fold]
+        out["train"] = [i for i, f in zip(ordered, position, strict=True) if f != fold]
     return {s: np.sort(np.array(v, dtype=np.int64)) for s, v in out.items()}

@@ -46,7 +46,8 @@ class ClassifyTask:
         elif tc.derivative:
             raise ConfigError("task.derivative applies to numeric sequences, not characters")
         self.channels = data.channels + ([f"d_{c}" for c in data.channels] if tc.derivative else [])
-        idx = assign_splits(data.labels, data.official, tc.val_fraction, tc.split or DEFAULT_SHARES, tc.split_seed)
+        shares = tc.split or DEFAULT_SHARES
+        idx = assign_splits(data.labels, data.official, tc.val_fraction, shares, tc.split_seed, tc.folds, tc.fold)
         if tc.max_train and len(idx["train"]) > tc.max_train:
             keep = np.random.default_rng(tc.split_seed).permutation(len(idx["train"]))[: tc.max_train]
             idx["train"] = np.sort(idx["train"][keep])
@@ -209,6 +210,8 @@ def _check_options(tc: Any) -> None:
         raise ConfigError(f"task.val_fraction={tc.val_fraction} must be between 0 and 1 (e.g. 0.2)")
     if tc.split is not None and (len(tc.split) != 3 or any(s <= 0 for s in tc.split) or abs(sum(tc.split) - 1) > 1e-6):
         raise ConfigError(f"task.split={tc.split} must be three positive shares summing to 1 (train, val, test)")
+    if tc.folds is not None and (tc.folds < 2 or not 0 <= tc.fold < tc.folds):
+        raise ConfigError(f"task.folds={tc.folds}, task.fold={tc.fold}: need folds >= 2 and 0 <= fold < folds")
     if tc.jitter < 0 or tc.scaling < 0:
         raise ConfigError("task.jitter and task.scaling must be >= 0 (0: no augmentation)")
     for key in ("max_length", "max_train", "patch"):
