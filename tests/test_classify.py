@@ -15,7 +15,7 @@ import torch
 import yaml
 
 import seqarena
-from seqarena.cv import CVResult, cross_validate, rank
+from seqarena.cv import CVResult, cross_validate, ensemble_evaluate, rank
 from seqarena.data.labelled import assign_splits, load_labelled
 from seqarena.data.ucr import read_ts
 from seqarena.errors import ConfigError, DataError
@@ -118,6 +118,11 @@ def test_cross_validation_writes_a_summary_over_every_fold(tmp_path: Path) -> No
         saved = yaml.safe_load((tmp_path / "cv" / f"fold-{fold}" / "config.yaml").read_text())
         assert (saved["task"]["folds"], saved["task"]["fold"]) == (3, fold)
         assert (tmp_path / "cv" / f"fold-{fold}" / "model.safetensors").is_file()
+    bagged = ensemble_evaluate(tmp_path / "cv")  # averaged probabilities: the loss is convex, so no worse on average
+    members = [json.loads((tmp_path / "cv" / f"fold-{f}" / "results.json").read_text())["test"] for f in range(3)]
+    assert bagged["members"] == 3 and bagged["loss"] <= statistics.fmean(m["loss"] for m in members) + 1e-6
+    with pytest.raises(ConfigError, match="ensemble is evaluated on test"):
+        ensemble_evaluate(tmp_path / "cv", split="val")
     ranked = rank([result, CVResult(tmp_path, 3, {"accuracy": {"mean": 1.0}, "loss": {"mean": 9.0}})])
     assert ranked[0].out == tmp_path  # accuracy first, then loss
 
@@ -351,3 +356,18 @@ def test_a_small_set_with_default_epochs_gets_a_note_naming_the_fix() -> None:
     assert _short_training(40, TrainConfig(max_epochs=300)) is None
     assert _short_training(5000, TrainConfig()) is None
     assert _short_training(40, TrainConfig(max_seconds=60)) is None
+
+
+def test_refit_on_every_training_case_keeps_the_epoch_of_lowest_training_loss(tmp_path: Path) -> None:
+    cfg = train_cfg("GunPoint", {"name": "gru", "d_model": 4}, epochs=3, val_fraction=0.0)
+    result = seqarena.train(cfg, tmp_path / "run", log=lambda _: None)
+    assert "val" not in result.results and result.results["test"]["accuracy"] >= 0.0
+    assert json.loads((tmp_path / "run" / "task.json").read_text())["splits"] == {"train": 50, "val": 0, "test": 150}
+    losses = [h["train_loss"] for h in result.history]
+    assert result.training["best_epoch"] == 1 + losses.index(min(losses))
+    assert "val_loss" not in result.history[0]
+    with pytest.raises(ConfigError, match="train.patience=null"):
+        seqarena.train({**cfg, "train": {**cfg["train"], "patience": 3}}, tmp_path / "other", log=lambda _: None)
+    with pytest.raises(ConfigError, match="val split is empty"):
+        seqarena.evaluate(tmp_path / "run", split="val")
+    assert not (tmp_path / "other").exists()

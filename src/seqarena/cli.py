@@ -144,18 +144,25 @@ def cv(
     data: Annotated[str | None, typer.Option(help="a classification dataset or table")] = None,
     model: Annotated[str | None, typer.Option(help="a registered model (see `seqarena models`)")] = None,
     folds: Annotated[int, typer.Option(help="number of stratified folds of the training cases")] = 5,
+    ensemble: Annotated[
+        bool, typer.Option(help="also report test for the average of the fold models (after choosing a recipe)")
+    ] = False,
     out: Annotated[Path | None, typer.Option(help="directory for the fold runs and cv.json")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="override any field: --set train.lr=3e-3")] = None,
 ) -> None:
     """Cross-validate a classification recipe on its training cases (test untouched): mean validation metrics."""
-    from seqarena.cv import cross_validate
+    from seqarena.cv import cross_validate, ensemble_evaluate
 
     overrides = _overrides(task="classify" if config is None else None, data=data, model=model, extra=set_)
     raw: dict | Path = config if config is not None else {}
     out = out or _default_out(raw, overrides, prefix="cv-")
     result = cross_validate(raw, out, folds=folds, overrides=overrides, log=_log)
     summary = {k: {"mean": round(v["mean"], 4), "std": round(v["std"], 4)} for k, v in result.summary.items()}
-    print(json.dumps({"out": str(result.out), "folds": folds, "val": summary}, indent=2))
+    report: dict = {"out": str(result.out), "folds": folds, "val": summary}
+    if ensemble:
+        test = ensemble_evaluate(result.out)
+        report["ensemble_test"] = {k: round(test[k], 4) for k in ("accuracy", "macro_f1", "loss")}
+    print(json.dumps(report, indent=2))
 
 
 @app.command()

@@ -79,6 +79,34 @@ def cross_validate(
     return CVResult(out, folds, summary)
 
 
+def ensemble_evaluate(out: str | Path, split: str = "test", batch_size: int = 256) -> dict[str, Any]:
+    """Evaluate the average of the fold models' class probabilities on a split (cross-validation bagging, as
+    InceptionTime averages 5 networks). Each fold model sees the split through its own run's preprocessing."""
+    import torch
+
+    from seqarena.run import load
+    from seqarena.tasks.classify import ClassifyTask
+    from seqarena.tasks.classify_metrics import classification_metrics
+
+    out = Path(out)
+    runs = sorted(out.glob("fold-*"), key=lambda p: int(p.name.split("-")[1]))
+    if not runs or not (out / "cv.json").is_file():
+        raise SeqarenaError(f"{out} is not a finished cross-validation (no cv.json); run `seqarena cv` first")
+    if split == "val":
+        raise ConfigError("each fold validates on other cases; an ensemble is evaluated on test (or train)")
+    total, classes, target = None, None, None
+    for run_dir in runs:
+        run = load(run_dir)
+        task = ClassifyTask.for_run(run.config, run_dir)
+        if classes is not None and task.classes != classes:
+            raise SeqarenaError(f"{run_dir} learnt other classes than fold 0; its probabilities cannot be averaged")
+        classes, target = task.classes, task.y[split]
+        probs = task.predict_proba(run.model, task.x[split], batch_size, torch.device("cpu"))  # (N, K)
+        total = probs if total is None else total + probs
+    assert total is not None and classes is not None and target is not None
+    return {**classification_metrics(total / len(runs), target, classes), "members": len(runs)}
+
+
 def rank(results: list[CVResult]) -> list[CVResult]:
     """Best first: higher mean validation accuracy, ties broken by lower mean validation loss."""
     return sorted(results, key=lambda r: (-round(r.summary["accuracy"]["mean"], 6), r.summary["loss"]["mean"]))

@@ -141,7 +141,8 @@ def train(
             state = fit(task, model, cfg.train, out, device, precision[0], cfg.eval.batch_size, log)
         save_model(model, str(out / "model.safetensors"))
         task.write_artifacts(out)
-        results = {s: task.evaluate(model, s, cfg.eval.batch_size, device) for s in ("val", "test")}
+        splits = ("val", "test") if getattr(task, "validates", True) else ("test",)
+        results = {s: task.evaluate(model, s, cfg.eval.batch_size, device) for s in splits}
         timing = {k: state.get(k) for k in ("train_seconds", "time_to_best", "best_epoch", "step")}
         write_json(out / "results.json", {**results, "training": timing, "params": info["params"]})
     except BaseException:

@@ -43,7 +43,7 @@ def flatten(row: dict[str, Any]) -> dict[str, Any]:
     """One run's numbers as a flat dict."""
     result = row["result"]
     flat = {f"test_{k}": v for k, v in result["metrics"]["test"].items() if k in QUALITY}
-    flat |= {f"val_{k}": v for k, v in result["metrics"]["val"].items() if k in QUALITY}
+    flat |= {f"val_{k}": v for k, v in result["metrics"].get("val", {}).items() if k in QUALITY}
     flat |= {k: result.get(k) for k in RUN_KEYS}
     flat |= {k: result["profile"].get(k) for k in PROFILE_KEYS}
     flat["unigram_ppl"] = result["metrics"]["test"].get("unigram_ppl")

@@ -51,7 +51,8 @@ class ClassifyTask:
         if tc.max_train and len(idx["train"]) > tc.max_train:
             keep = np.random.default_rng(tc.split_seed).permutation(len(idx["train"]))[: tc.max_train]
             idx["train"] = np.sort(idx["train"][keep])
-        for split in SPLITS:
+        self.validates = tc.val_fraction > 0 or tc.folds is not None or data.official is None
+        for split in SPLITS if self.validates else ("train", "test"):
             if not len(idx[split]):
                 raise DataError(
                     f"{data.name}: the {split} split is empty ({len(seqs)} cases); give more data or change "
@@ -77,6 +78,11 @@ class ClassifyTask:
         self.length_range = (min(lengths), max(lengths))
         self.data_sha256 = data.sha256
         cfg.model = self.sized(cfg.model)
+        if not self.validates and cfg.train.patience is not None:
+            raise ConfigError(
+                "task.val_fraction=0 leaves no validation split to stop early on; add --set train.patience=null "
+                "(the epoch with the lowest training loss is kept)"
+            )
 
     def _prepare(self, seq: np.ndarray) -> torch.Tensor:
         if self.tokens:
@@ -144,6 +150,8 @@ class ClassifyTask:
         return torch.cat(out) if out else torch.zeros(0, len(self.classes))
 
     def evaluate(self, model: nn.Module, split: str, batch_size: int, device: torch.device) -> dict[str, Any]:
+        if not len(self.x[split]):
+            raise ConfigError(f"the {split} split is empty (task.val_fraction=0 trains on every training case)")
         probs = self.predict_proba(model, self.x[split], batch_size, device)  # (N, K)
         majority = int(torch.bincount(self.y["train"], minlength=len(self.classes)).argmax())
         baseline = float((self.y[split] == majority).double().mean())  # always predict the commonest class
@@ -206,8 +214,8 @@ def make_model(cfg: RunConfig, in_dim: int, n_classes: int, vocab_size: int | No
 
 
 def _check_options(tc: Any) -> None:
-    if not 0.0 < tc.val_fraction < 1.0:
-        raise ConfigError(f"task.val_fraction={tc.val_fraction} must be between 0 and 1 (e.g. 0.2)")
+    if not 0.0 <= tc.val_fraction < 1.0:
+        raise ConfigError(f"task.val_fraction={tc.val_fraction} must be in [0, 1) (e.g. 0.2; 0: no validation)")
     if tc.split is not None and (len(tc.split) != 3 or any(s <= 0 for s in tc.split) or abs(sum(tc.split) - 1) > 1e-6):
         raise ConfigError(f"task.split={tc.split} must be three positive shares summing to 1 (train, val, test)")
     if tc.folds is not None and (tc.folds < 2 or not 0 <= tc.fold < tc.folds):

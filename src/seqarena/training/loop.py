@@ -109,7 +109,8 @@ def fit(
             raise TrainingDivergedError(
                 f"training diverged (loss {train_loss}) in epoch {epoch + 1}; lower train.lr or set train.clip_norm"
             )
-        val = task.evaluate(model, "val", eval_batch, device)
+        validates = getattr(task, "validates", True)  # without a validation split, training loss selects
+        val = task.evaluate(model, "val", eval_batch, device) if validates else {}
         state["train_seconds"] += seconds
         record = {
             "epoch": epoch + 1,
@@ -121,7 +122,7 @@ def fit(
             "samples_per_s": round(seen / max(seconds, 1e-9), 2),
             "threads": torch.get_num_threads(),
         }
-        _update_stopping(state, cfg, val["loss"], model, best)
+        _update_stopping(state, cfg, val["loss"] if validates else train_loss, model, best)
         if cfg.max_seconds is not None and state["train_seconds"] >= cfg.max_seconds:
             state["stopped"] = True
         state["history"].append(record)
@@ -171,8 +172,9 @@ def _write_metrics(path: Path, history: list[dict[str, Any]]) -> None:
 
 
 def _epoch_line(r: dict[str, Any], max_epochs: int) -> str:
+    val = f"val_loss {r['val_loss']:.4f}  " if "val_loss" in r else ""
     return (
-        f"epoch {r['epoch']}/{max_epochs}  train_loss {r['train_loss']:.4f}  val_loss {r['val_loss']:.4f}  "
+        f"epoch {r['epoch']}/{max_epochs}  train_loss {r['train_loss']:.4f}  {val}"
         f"lr {r['lr']:.2e}  {r['seconds']:.1f}s  {r['samples_per_s']:.0f} samples/s"
     )
 
