@@ -175,3 +175,15 @@ def test_ray_executor_on_a_local_instance_yields_the_same_rows(arena: Path, tmp_
         if row["status"] == "ok":
             assert ray_rows[key]["result"]["metrics"] == row["result"]["metrics"]
             assert ray_rows[key]["result"]["params"] == row["result"]["params"]
+
+
+def test_summary_names_no_speed_winner_within_timing_noise() -> None:
+    from seqarena.report.render import summary
+
+    def entry(label: str, seconds: float) -> dict:
+        return {"label": label, "runs": 1, "test_mse": 0.5, "test_mse_values": [0.5], "train_seconds": seconds}
+
+    close = " ".join(summary([entry("gru", 18.9), entry("transformer", 19.1)]))
+    assert "all within 5%" in close and "faster than" not in close
+    apart = " ".join(summary([entry("lstm", 2.2), entry("gru", 11.3)]))
+    assert "lstm trains fastest" in apart and "5.1x faster than gru" in apart

@@ -140,11 +140,14 @@ def summary(board: list[dict[str, Any]], task: str = "forecast") -> list[str]:
     if len(trained) > 1:
         fast = min(trained, key=lambda b: b["train_seconds"])
         slow = max(trained, key=lambda b: b["train_seconds"])
-        lines.append(
-            f"Training speed: {fast['label']} trains fastest ({fast['train_seconds']:.1f} s), "
-            f"{slow['train_seconds'] / fast['train_seconds']:.1f}x faster than {slow['label']} "
-            f"({slow['train_seconds']:.1f} s)."
-        )
+        ratio = slow["train_seconds"] / fast["train_seconds"]
+        if ratio < 1.05:  # within timing noise: no winner to name
+            lines.append(f"Training speed: all within 5% ({fast['train_seconds']:.1f}-{slow['train_seconds']:.1f} s).")
+        else:
+            lines.append(
+                f"Training speed: {fast['label']} trains fastest ({fast['train_seconds']:.1f} s), "
+                f"{ratio:.1f}x faster than {slow['label']} ({slow['train_seconds']:.1f} s)."
+            )
     speeds = (
         ("latency_b1_ms", "Latency (batch 1)", "ms"),
         ("stream_step_ms", "Streaming", "ms/step"),
