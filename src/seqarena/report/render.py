@@ -16,25 +16,26 @@ from seqarena.arena.stats import HIGHER_IS_BETTER, significance
 from seqarena.report import plots
 
 # per task: (header, leaderboard key, digits, with a confidence interval); "#", model and runs come first
+_PARAMS = ("params", "params", 0, False)
+_TRAIN = ("train s", "train_seconds", 1, False)
+_TO_BEST = ("to best s", "time_to_best", 1, False)
+_COST = [_PARAMS, _TRAIN, ("samples/s", "samples_per_s", 0, False), _TO_BEST]
+_LATENCY = [("latency b1 ms", "latency_b1_ms", 3, False), ("latency b64 ms", "latency_b64_ms", 2, False)]
 _CELLS = {
     "forecast": [
         ("test MSE", "test_mse", 4, True),
         ("test MAE", "test_mae", 4, True),
-        ("params", "params", 0, False),
-        ("train s", "train_seconds", 1, False),
-        ("samples/s", "samples_per_s", 0, False),
-        ("to best s", "time_to_best", 1, False),
-        ("latency b1 ms", "latency_b1_ms", 3, False),
-        ("latency b64 ms", "latency_b64_ms", 2, False),
+        *_COST,
+        *_LATENCY,
         ("stream ms/step", "stream_step_ms", 3, False),
     ],
     "lm": [
         ("test ppl", "test_ppl", 3, True),
         ("test bpc", "test_bpc", 4, True),
-        ("params", "params", 0, False),
-        ("train s", "train_seconds", 1, False),
+        _PARAMS,
+        _TRAIN,
         ("train tokens/s", "train_tokens_per_s", 0, False),
-        ("to best s", "time_to_best", 1, False),
+        _TO_BEST,
         ("gen tokens/s", "gen_tokens_per_s", 0, False),
         ("repetition", "repetition_rate", 3, False),
         ("distinct-2", "distinct_2", 3, False),
@@ -43,20 +44,13 @@ _CELLS = {
     "classify": [
         ("test accuracy", "test_accuracy", 4, True),
         ("test macro-F1", "test_macro_f1", 4, True),
-        ("params", "params", 0, False),
-        ("train s", "train_seconds", 1, False),
-        ("samples/s", "samples_per_s", 0, False),
-        ("to best s", "time_to_best", 1, False),
-        ("latency b1 ms", "latency_b1_ms", 3, False),
-        ("latency b64 ms", "latency_b64_ms", 2, False),
+        *_COST,
+        *_LATENCY,
     ],
     "seq2seq": [
         ("test BLEU", "test_bleu", 2, True),
         ("test chrF", "test_chrf", 2, True),
-        ("params", "params", 0, False),
-        ("train s", "train_seconds", 1, False),
-        ("samples/s", "samples_per_s", 0, False),
-        ("to best s", "time_to_best", 1, False),
+        *_COST,
         ("translate b1 ms", "latency_b1_ms", 2, False),
     ],
 }
