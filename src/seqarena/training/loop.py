@@ -76,6 +76,7 @@ def fit(
         state, best = restored
         log(f"resumed from the checkpoint after epoch {state['epoch']} (step {state['step']})")
     bar = _Progress(cfg.progress and sys.stdout.isatty(), steps_per_epoch)
+    validates = getattr(task, "validates", True)  # without a validation split, training loss selects the epoch
     while state["epoch"] < cfg.max_epochs and not state["stopped"] and state["step"] < total_steps:
         epoch = state["epoch"]
         torch.manual_seed(epoch_seed(cfg.seed, epoch))
@@ -109,7 +110,6 @@ def fit(
             raise TrainingDivergedError(
                 f"training diverged (loss {train_loss}) in epoch {epoch + 1}; lower train.lr or set train.clip_norm"
             )
-        validates = getattr(task, "validates", True)  # without a validation split, training loss selects
         val = task.evaluate(model, "val", eval_batch, device) if validates else {}
         state["train_seconds"] += seconds
         record = {
