@@ -4,7 +4,7 @@ accuracy and loss, the chosen recipe, its test accuracy over fresh seeds, agains
 InceptionTime/ResNet figures (GunPoint 1.000, ItalyPowerDemand 0.96).
 
     .venv/bin/python benchmarks/ucr_classification.py [--datasets GunPoint,ItalyPowerDemand] [--folds 5]
-        [--seeds 5] [--seed-base 200] [--candidates all|name,name] [--refit val|all|ensemble]
+        [--seeds 5 (0: select only)] [--seed-base 200] [--candidates all|name,name] [--refit val|all|ensemble]
 
 Protocol: every candidate is cross-validated with `seqarena.cross_validate` (stratified k folds of the official
 training cases; within each fold the epoch is chosen on that fold's validation loss). Candidates are ranked by
@@ -34,7 +34,9 @@ PUBLISHED = {"GunPoint": 1.0, "ItalyPowerDemand": 0.96}
 TARGET = {"GunPoint": 0.99, "ItalyPowerDemand": 0.96}
 AUG_GP = {"jitter": 0.05, "scaling": 0.1}
 AUG_IPD = {"jitter": 0.1, "scaling": 0.2}
+WARP = {"time_warp": 0.2}
 BI_LSTM = {"name": "lstm", "d_model": 32, "num_layers": 1, "bidirectional": True}
+BI_LSTM_64 = {**BI_LSTM, "d_model": 64}
 BI_GRU = {"name": "gru", "d_model": 32, "num_layers": 1, "bidirectional": True}
 GRU = {"name": "gru", "d_model": 32, "num_layers": 1}
 TRANSFORMER = {"name": "transformer", "d_model": 32, "num_layers": 2, "num_heads": 4, "dropout": 0.1}
@@ -42,6 +44,8 @@ TRANSFORMER = {"name": "transformer", "d_model": 32, "num_layers": 2, "num_heads
 CANDIDATES = {
     "GunPoint": {
         "bilstm-deriv-max-aug": ({"derivative": True, "pooling": "max", **AUG_GP}, BI_LSTM),
+        "bilstm-deriv-max-aug-warp": ({"derivative": True, "pooling": "max", **AUG_GP, **WARP}, BI_LSTM),
+        "bilstm64-deriv-max-aug-warp": ({"derivative": True, "pooling": "max", **AUG_GP, **WARP}, BI_LSTM_64),
         "bilstm-deriv-max": ({"derivative": True, "pooling": "max"}, BI_LSTM),
         "bilstm-max-aug": ({"pooling": "max", **AUG_GP}, BI_LSTM),
         "bigru-deriv-max-aug": ({"derivative": True, "pooling": "max", **AUG_GP}, BI_GRU),
@@ -117,7 +121,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--datasets", default="GunPoint,ItalyPowerDemand")
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--seeds", type=int, default=5, help="test runs of the winner (0: selection only)")
     parser.add_argument("--seed-base", type=int, default=200, help="first test seed (selection uses seed 0)")
     parser.add_argument(
         "--refit", choices=["val", "all", "ensemble"], default="val", help="how the winner is retrained"
@@ -134,6 +138,9 @@ def main() -> None:
     }
     for dataset in args.datasets.split(","):
         names = list(CANDIDATES[dataset]) if args.candidates == "all" else args.candidates.split(",")
+        unknown = sorted(set(names) - set(CANDIDATES[dataset]))
+        if unknown:
+            parser.error(f"unknown {dataset} candidate(s) {unknown}; choose from {sorted(CANDIDATES[dataset])}")
         chosen, cv_rows = select(dataset, names, args.folds, root) if len(names) > 1 else (names[0], [])
         runs = []
         for seed in range(args.seed_base, args.seed_base + args.seeds):
@@ -141,6 +148,9 @@ def main() -> None:
             run, params, majority = final_run(dataset, chosen, seed, args.refit, args.folds, root)
             runs.append({"seed": seed, **run, "seconds": round(time.perf_counter() - started, 1)})
             print(json.dumps({"dataset": dataset, "candidate": chosen, **runs[-1]}), flush=True)
+        if not runs:  # --seeds 0: selection only
+            report["datasets"].append({"dataset": dataset, "chosen": chosen, "candidates": cv_rows})
+            continue
         accs = [r["test_accuracy"] for r in runs]
         report["datasets"].append(
             {

@@ -20,7 +20,7 @@ from seqarena.data.labelled import assign_splits, load_labelled
 from seqarena.data.ucr import read_ts
 from seqarena.errors import ConfigError, DataError
 from seqarena.registry import get_model
-from seqarena.tasks.classify import collate
+from seqarena.tasks.classify import collate, time_warp
 from seqarena.tasks.classify_metrics import classification_metrics
 from seqarena.tasks.classify_model import ClassifyModel, pool
 from test_cli import assert_clean_error, cli
@@ -193,6 +193,20 @@ def test_a_padded_sequence_classifies_as_it_does_alone(model: dict, how: str) ->
         batched = clf(x, mask)
         alone = clf(short[None], torch.ones(1, 4, dtype=torch.bool))
     assert torch.allclose(batched[0], alone[0], atol=1e-5)
+
+
+def test_time_warp_keeps_end_points_and_padding_and_is_seeded() -> None:
+    ramp = torch.arange(12.0)[:, None]  # (T, 1): a warped ramp stays monotone between the same end points
+    x, mask = collate([ramp[:7], ramp, ramp[:1]])
+    warped = time_warp(x, mask, 0.5, torch.Generator().manual_seed(0))
+    again = time_warp(x, mask, 0.5, torch.Generator().manual_seed(0))
+    assert torch.equal(warped, again)
+    for row, n in zip(warped, (7, 12, 1), strict=True):
+        assert row[0, 0] == 0 and torch.isclose(row[n - 1, 0], torch.tensor(n - 1.0))
+        assert (row[n:] == 0).all()  # padding stays zero
+        assert (row[1:n, 0] - row[: n - 1, 0] >= 0).all()  # time never runs backwards
+    assert not torch.allclose(warped[1], x[1])  # a real warp, not the identity
+    assert torch.allclose(time_warp(x, mask, 1e-9, torch.Generator().manual_seed(0)), x, atol=1e-5)
 
 
 def test_metrics_match_hand_computed_values() -> None:

@@ -63,6 +63,8 @@ class ClassifyTaskConfig:
     derivative: bool = False  # add each channel's first differences as channels (shape changes stand out)
     jitter: float = 0.0  # training augmentation: add Gaussian noise of this std (in standardised units) to each step
     scaling: float = 0.0  # training augmentation: multiply each training sequence by 1 + N(0, scaling^2)
+    time_warp: float = 0.0  # training augmentation: smoothly stretch and squeeze time; the std of the log local
+    # speed at 4 knots (e.g. 0.2); the first and last valid steps stay in place
     val_fraction: float = 0.2  # official train/test splits: the share of training cases held out for validation;
     # 0: none, train on every training case and keep the epoch of lowest training loss (refit a chosen recipe)
     split: list[float] | None = None  # no official split: train/val/test shares (default 0.8, 0.1, 0.1)

@@ -125,8 +125,10 @@ class ClassifyTask:
             yield x, mask, self.y["train"][take]
 
     def _augment(self, x: torch.Tensor, mask: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """Seeded jitter and scaling of a training batch (B, T, C); padding stays zero."""
+        """Seeded time warping, scaling and jitter of a training batch (B, T, C); padding stays zero."""
         tc = self.cfg.task
+        if tc.time_warp > 0:
+            x = time_warp(x, mask, tc.time_warp, generator)
         if tc.scaling > 0:
             x = x * (1 + tc.scaling * torch.randn(len(x), 1, 1, generator=generator))
         if tc.jitter > 0:
@@ -220,8 +222,8 @@ def _check_options(tc: Any) -> None:
         raise ConfigError(f"task.split={tc.split} must be three positive shares summing to 1 (train, val, test)")
     if tc.folds is not None and (tc.folds < 2 or not 0 <= tc.fold < tc.folds):
         raise ConfigError(f"task.folds={tc.folds}, task.fold={tc.fold}: need folds >= 2 and 0 <= fold < folds")
-    if tc.jitter < 0 or tc.scaling < 0:
-        raise ConfigError("task.jitter and task.scaling must be >= 0 (0: no augmentation)")
+    if tc.jitter < 0 or tc.scaling < 0 or tc.time_warp < 0:
+        raise ConfigError("task.jitter, task.scaling and task.time_warp must be >= 0 (0: no augmentation)")
     for key in ("max_length", "max_train", "patch"):
         value = getattr(tc, key)
         if value is not None and value < 1:
@@ -242,6 +244,40 @@ def _channel_stats(steps: np.ndarray | None, scale: str, channels: int) -> tuple
     mean = steps.mean(0).astype(np.float32)
     std = steps.std(0).astype(np.float32)
     return mean, np.where(std > 1e-8, std, 1.0).astype(np.float32)
+
+
+def time_warp(
+    x: torch.Tensor, mask: torch.Tensor, strength: float, generator: torch.Generator, knots: int = 4
+) -> torch.Tensor:
+    """Resample each sequence of a right-padded batch (B, T, C) along a smooth random time warp.
+
+    The local speed is exp of a piecewise-linear curve through `knots` N(0, strength^2) values; the warped clock
+    is its running sum rescaled so the first and last valid steps map to themselves, and each output step linearly
+    interpolates the input at its warped position. Padding (mask False) stays zero.
+    """
+    b, t, _ = x.shape
+    if t < 2:
+        return x
+    lengths = mask.sum(1)  # (B,)
+    span = (lengths - 1).clamp_min(1).to(x.dtype)  # (B,) valid intervals
+    log_speed = strength * torch.randn(b, knots, generator=generator).to(x.dtype)  # (B, K)
+    u = (torch.arange(t - 1, dtype=x.dtype)[None, :] + 0.5) / span[:, None]  # (B, T-1) interval centre in [0, 1]
+    at = u.clamp(0, 1) * (knots - 1)
+    lo = at.floor().long().clamp(max=knots - 2)  # (B, T-1)
+    frac = at - lo
+    curve = log_speed.gather(1, lo) * (1 - frac) + log_speed.gather(1, lo + 1) * frac  # (B, T-1)
+    valid = torch.arange(t - 1)[None, :] < (lengths - 1)[:, None]  # (B, T-1) intervals inside the sequence
+    speed = curve.exp() * valid
+    clock = torch.cat([speed.new_zeros(b, 1), speed.cumsum(1)], 1)  # (B, T)
+    total = clock.gather(1, (lengths - 1).clamp_min(0)[:, None]).clamp_min(1e-6)  # (B, 1)
+    pos = (clock / total * span[:, None]).clamp(max=span[:, None])  # (B, T) warped positions in [0, L-1]
+    i0 = pos.floor().long()
+    i1 = torch.minimum(i0 + 1, (lengths - 1).clamp_min(0)[:, None])
+    w = (pos - i0).unsqueeze(-1)  # (B, T, 1)
+    left = x.gather(1, i0.unsqueeze(-1).expand_as(x))  # (B, T, C)
+    right = x.gather(1, i1.unsqueeze(-1).expand_as(x))
+    out = left * (1 - w) + right * w
+    return out * mask.unsqueeze(-1)
 
 
 def with_derivative(seq: np.ndarray) -> np.ndarray:
