@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from seqarena.config import RunConfig, build, dump_yaml, load_yaml, set_dotted, to_dict
@@ -62,3 +64,18 @@ def test_set_needs_a_section() -> None:
         set_dotted({}, "lr=3")
     with pytest.raises(ConfigError, match="key=value"):
         set_dotted({}, "train.lr")
+
+
+CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_every_shipped_config_is_valid(path: Path) -> None:
+    """The YAML files the README points at parse into a run or an arena (no training)."""
+    from seqarena.arena import spec as arena_spec
+
+    raw = load_yaml(path)
+    if "models" in raw:
+        assert arena_spec.expand(arena_spec.load(str(path)))  # every run resolves to a valid config
+    else:
+        assert build(raw).model.name
