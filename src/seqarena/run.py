@@ -26,7 +26,7 @@ from seqarena.errors import SeqarenaError
 from seqarena.models.base import count_params
 from seqarena.registry import get_task
 from seqarena.training.checkpoint import write_json
-from seqarena.training.loop import fit
+from seqarena.training.loop import fit, has_validation
 from seqarena.training.precision import resolve_device, resolve_precision
 
 
@@ -141,7 +141,7 @@ def train(
             state = fit(task, model, cfg.train, out, device, precision[0], cfg.eval.batch_size, log)
         save_model(model, str(out / "model.safetensors"))
         task.write_artifacts(out)
-        splits = ("val", "test") if getattr(task, "validates", True) else ("test",)
+        splits = ("val", "test") if has_validation(task) else ("test",)
         results = {s: task.evaluate(model, s, cfg.eval.batch_size, device) for s in splits}
         timing = {k: state.get(k) for k in ("train_seconds", "time_to_best", "best_epoch", "step")}
         write_json(out / "results.json", {**results, "training": timing, "params": info["params"]})

@@ -258,21 +258,21 @@ def time_warp(
     b, t, _ = x.shape
     if t < 2:
         return x
-    lengths = mask.sum(1)  # (B,)
-    span = (lengths - 1).clamp_min(1).to(x.dtype)  # (B,) valid intervals
+    last = (mask.sum(1) - 1).clamp_min(0)  # (B,) index of the last valid step
+    span = last.clamp_min(1).to(x.dtype)  # (B,) valid intervals
     log_speed = strength * torch.randn(b, knots, generator=generator).to(x.dtype)  # (B, K)
     u = (torch.arange(t - 1, dtype=x.dtype)[None, :] + 0.5) / span[:, None]  # (B, T-1) interval centre in [0, 1]
     at = u.clamp(0, 1) * (knots - 1)
     lo = at.floor().long().clamp(max=knots - 2)  # (B, T-1)
     frac = at - lo
     curve = log_speed.gather(1, lo) * (1 - frac) + log_speed.gather(1, lo + 1) * frac  # (B, T-1)
-    valid = torch.arange(t - 1)[None, :] < (lengths - 1)[:, None]  # (B, T-1) intervals inside the sequence
+    valid = torch.arange(t - 1)[None, :] < last[:, None]  # (B, T-1) intervals inside the sequence
     speed = curve.exp() * valid
     clock = torch.cat([speed.new_zeros(b, 1), speed.cumsum(1)], 1)  # (B, T)
-    total = clock.gather(1, (lengths - 1).clamp_min(0)[:, None]).clamp_min(1e-6)  # (B, 1)
+    total = clock.gather(1, last[:, None]).clamp_min(1e-6)  # (B, 1)
     pos = (clock / total * span[:, None]).clamp(max=span[:, None])  # (B, T) warped positions in [0, L-1]
     i0 = pos.floor().long()
-    i1 = torch.minimum(i0 + 1, (lengths - 1).clamp_min(0)[:, None])
+    i1 = torch.minimum(i0 + 1, last[:, None])
     w = (pos - i0).unsqueeze(-1)  # (B, T, 1)
     left = x.gather(1, i0.unsqueeze(-1).expand_as(x))  # (B, T, C)
     right = x.gather(1, i1.unsqueeze(-1).expand_as(x))

@@ -29,6 +29,12 @@ class TrainableTask(Protocol):
     def evaluate(self, model: nn.Module, split: str, batch_size: int, device: torch.device) -> dict[str, float]: ...
 
 
+def has_validation(task: Any) -> bool:
+    """Tasks validate unless they declare `validates = False` (classification with task.val_fraction=0); without a
+    validation split the training loss selects the epoch."""
+    return getattr(task, "validates", True)
+
+
 class TrainingDivergedError(SeqarenaError):
     pass
 
@@ -76,7 +82,7 @@ def fit(
         state, best = restored
         log(f"resumed from the checkpoint after epoch {state['epoch']} (step {state['step']})")
     bar = _Progress(cfg.progress and sys.stdout.isatty(), steps_per_epoch)
-    validates = getattr(task, "validates", True)  # without a validation split, training loss selects the epoch
+    validates = has_validation(task)
     while state["epoch"] < cfg.max_epochs and not state["stopped"] and state["step"] < total_steps:
         epoch = state["epoch"]
         torch.manual_seed(epoch_seed(cfg.seed, epoch))
