@@ -29,6 +29,11 @@ class S4DConfig:
     params: int | None = None  # a target parameter count: sets d_model (within 5%)
 
 
+def _cexp(z: torch.Tensor) -> torch.Tensor:
+    """exp of a complex tensor from real exp, cos and sin: several times faster than torch.exp on the CPU."""
+    return torch.polar(torch.exp(z.real), z.imag)
+
+
 class S4DKernel(nn.Module):
     """One diagonal SSM per channel with S4D-Lin initialisation: A_n = -1/2 + i pi n."""
 
@@ -46,25 +51,32 @@ class S4DKernel(nn.Module):
         """(dtA, Bb, C) as complex (H, N/2): Ab = exp(dtA), Bb = (exp(dtA) - 1) / A (zero-order hold, B = 1)."""
         A = torch.complex(-torch.exp(self.log_neg_re), self.im)
         dtA = A * torch.exp(self.log_dt)[:, None]
-        return dtA, (torch.exp(dtA) - 1.0) / A, torch.view_as_complex(self.c)
+        return dtA, (_cexp(dtA) - 1.0) / A, torch.view_as_complex(self.c)
 
     def forward(self, u: torch.Tensor, state: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         # u: (B, H, T); state: (B, H, N/2) complex or None
-        T = u.shape[-1]
+        B, H, T = u.shape
         dtA, Bb, C = self.discrete()
-        steps = torch.arange(T, device=u.device, dtype=u.dtype)
-        powers = torch.exp(dtA[:, :, None] * steps)  # (H, N/2, T): Ab^l
-        kernel = 2 * torch.einsum("hn,hnl->hl", C * Bb, powers).real  # (H, T)
+        # Ab^l for l = a*S + b as hi[a] * lo[b]: two (H, N/2, sqrt T) tables instead of an (H, N/2, T) one,
+        # so the complex exponentials (slow on the CPU) and the memory are O(sqrt T) per mode.
+        S = math.isqrt(T - 1) + 1 if T > 1 else 1
+        R = -(-T // S)
+        lo = _cexp(dtA[:, :, None] * torch.arange(S, device=u.device, dtype=u.dtype))  # (H, N/2, S)
+        hi = _cexp(dtA[:, :, None] * (S * torch.arange(R, device=u.device, dtype=u.dtype)))  # (H, N/2, R)
+        kernel = torch.bmm(((C * Bb)[:, :, None] * hi).transpose(1, 2), lo)  # (H, R, S)
+        kernel = 2 * kernel.real.reshape(H, R * S)[:, :T]  # (H, T): K[l] = 2 Re(C Ab^l Bb)
         n = 2 * T
         y = torch.fft.irfft(torch.fft.rfft(u, n) * torch.fft.rfft(kernel, n), n)[..., :T]  # (B, H, T)
         y = y + self.d[:, None] * u
-        # the state after the chunk: s_T = Ab^T s_0 + sum_j Ab^(T-1-j) Bb u_j
-        rev = torch.flip(powers, dims=[-1])  # (H, N/2, T): Ab^(T-1-j)
-        new = torch.einsum("hnl,bhl->bhn", rev, u.to(rev.dtype)) * Bb  # (B, H, N/2), no (H, N/2, T) temporary
+        # the state after the chunk: s_T = Ab^T s_0 + Bb sum_j Ab^j u_(T-1-j)
+        rev = F.pad(torch.flip(u, dims=[-1]), (0, R * S - T)).reshape(B, H, R, S).to(lo.dtype)  # (B, H, R, S)
+        partial = torch.einsum("hmb,zhab->zhma", lo, rev)  # (B, H, N/2, R)
+        new = (partial * hi).sum(-1) * Bb  # (B, H, N/2)
         if state is not None:
-            carry = torch.exp(dtA[:, :, None] * (steps + 1))  # (H, N/2, T): Ab^(t+1)
-            y = y + 2 * torch.einsum("hn,hnl,bhn->bhl", C, carry, state).real
-            new = new + torch.exp(dtA * T) * state
+            w = C * _cexp(dtA) * state  # (B, H, N/2): C Ab s_0
+            carry = torch.einsum("zhm,hma,hmb->zhab", w, hi, lo).reshape(B, H, R * S)[..., :T]  # sum_m w Ab^t
+            y = y + 2 * carry.real
+            new = new + _cexp(dtA * T) * state
         return y, new
 
 
