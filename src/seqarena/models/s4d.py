@@ -59,7 +59,7 @@ class S4DKernel(nn.Module):
         dtA, Bb, C = self.discrete()
         # Ab^l for l = a*S + b as hi[a] * lo[b]: two (H, N/2, sqrt T) tables instead of an (H, N/2, T) one,
         # so the complex exponentials (slow on the CPU) and the memory are O(sqrt T) per mode.
-        S = math.isqrt(T - 1) + 1 if T > 1 else 1
+        S = math.isqrt(T - 1) + 1  # ceil(sqrt T); 1 for T = 1
         R = -(-T // S)
         lo = _cexp(dtA[:, :, None] * torch.arange(S, device=u.device, dtype=u.dtype))  # (H, N/2, S)
         hi = _cexp(dtA[:, :, None] * (S * torch.arange(R, device=u.device, dtype=u.dtype)))  # (H, N/2, R)
