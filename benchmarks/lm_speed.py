@@ -46,7 +46,7 @@ MODELS = {
 
 def generation(task: LMTask, name: str, batch: int, cache: bool, new: int = 200) -> dict:
     torch.manual_seed(0)
-    model = task.build_model().eval()
+    model = task.build_model(task.cfg).eval()
     prompt = task.ids["val"][:16].repeat(batch, 1)  # (B, 16)
     s = Sampling(max_new_tokens=new, temperature=0, use_cache=cache)
     generate(model, prompt, Sampling(max_new_tokens=8, temperature=0, use_cache=cache), BLOCK)  # warm-up
@@ -59,7 +59,7 @@ def generation(task: LMTask, name: str, batch: int, cache: bool, new: int = 200)
 def reference_tokens_per_s(task: LMTask, steps: int) -> float:
     """A bare loop: the same model class, batches, AdamW (fused) and clipping; no seqarena loop around it."""
     torch.manual_seed(0)
-    model = task.build_model().train()
+    model = task.build_model(task.cfg).train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=True)
     gen = torch.Generator().manual_seed(0)
     state, tokens = None, 0
@@ -97,7 +97,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     report: dict = {"benchmark": "lm_speed", "threads": torch.get_num_threads(), "torch": torch.__version__}
     tasks = {name: LMTask(build(lm_config(m, args.steps))) for name, m in MODELS.items()}
-    report["params"] = {n: sum(p.numel() for p in t.build_model().parameters()) for n, t in tasks.items()}
+    report["params"] = {n: sum(p.numel() for p in t.build_model(t.cfg).parameters()) for n, t in tasks.items()}
     gen = [generation(tasks["transformer"], "transformer", b, c) for b in (1, 8) for c in (True, False)]
     gen += [generation(tasks["lstm"], "lstm", b, True) for b in (1, 8)]
     report["generation"] = gen

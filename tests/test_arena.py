@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 
 from seqarena.arena import spec as arena_spec
-from seqarena.arena.runner import collect, compare
+from seqarena.arena.results import collect
 from seqarena.arena.store import Store
+from seqarena.comparison import compare
 from seqarena.errors import SeqarenaError
 
 TASK = {"data": "synthetic", "data_args": {"length": 600, "channels": 2}, "lookback": 24, "horizon": 6}
@@ -129,7 +130,7 @@ def test_report_renders_in_headless_chromium(arena: Path, tmp_path: Path) -> Non
 
 def test_killed_arena_completes_only_the_rest(tmp_path: Path) -> None:
     out = tmp_path / "killed"
-    args = [sys.executable, "-m", "seqarena.cli", "compare", "--data", "synthetic", "--models", "rnn,gru",
+    args = [sys.executable, "-m", "seqarena", "compare", "--data", "synthetic", "--models", "rnn,gru",
             "--budget", "params=3k", "--budget", "epochs=1", "--seeds", "2", "--workers", "2",
             "--set", "task.data_args.length=600", "--set", "task.data_args.channels=2", "--set", "task.lookback=24",
             "--set", "task.horizon=6",
@@ -178,12 +179,13 @@ def test_ray_executor_on_a_local_instance_yields_the_same_rows(arena: Path, tmp_
 
 
 def test_summary_names_no_speed_winner_within_timing_noise() -> None:
+    from seqarena.registry import get_task
     from seqarena.report.render import summary
 
     def entry(label: str, seconds: float) -> dict:
         return {"label": label, "runs": 1, "test_mse": 0.5, "test_mse_values": [0.5], "train_seconds": seconds}
 
-    close = " ".join(summary([entry("gru", 18.9), entry("transformer", 19.1)]))
+    close = " ".join(summary([entry("gru", 18.9), entry("transformer", 19.1)], get_task("forecast")))
     assert "all within 5%" in close and "faster than" not in close
-    apart = " ".join(summary([entry("lstm", 2.2), entry("gru", 11.3)]))
+    apart = " ".join(summary([entry("lstm", 2.2), entry("gru", 11.3)], get_task("forecast")))
     assert "lstm trains fastest" in apart and "5.1x faster than gru" in apart

@@ -123,7 +123,7 @@ def test_cross_validation_writes_a_summary_over_every_fold(tmp_path: Path) -> No
     assert bagged["members"] == 3 and bagged["loss"] <= statistics.fmean(m["loss"] for m in members) + 1e-6
     with pytest.raises(ConfigError, match="ensemble is evaluated on test"):
         ensemble_evaluate(tmp_path / "cv", split="val")
-    ranked = rank([result, CVResult(tmp_path, 3, {"accuracy": {"mean": 1.0}, "loss": {"mean": 9.0}})])
+    ranked = rank([result, CVResult(tmp_path, 3, {"accuracy": {"mean": 1.0}, "loss": {"mean": 9.0}}, "classify")])
     assert ranked[0].out == tmp_path  # accuracy first, then loss
 
 
@@ -132,7 +132,7 @@ def test_cross_validation_writes_a_summary_over_every_fold(tmp_path: Path) -> No
     [
         (["cv", "--data", "GunPoint", "--folds", "1"], "at least 2 folds"),
         (["cv", "--data", "nope/missing.csv"], "does not exist"),
-        (["cv", "--set", "task.name=forecast"], "cross-validation is for classification"),
+        (["cv", "--set", "task.name=forecast"], "has no folds to cross-validate"),
         (["train", "--task", "classify", "--set", "task.folds=3", "--set", "task.fold=7"], "0 <= fold < folds"),
     ],
 )
@@ -330,14 +330,15 @@ def test_a_class_seen_only_in_test_is_a_warning(tmp_path: Path) -> None:
 
 
 def test_forecasters_cannot_classify(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="classification needs a sequence backbone"):
+    with pytest.raises(ConfigError, match="cannot serve task 'classify': it is a forecaster"):
         seqarena.train(train_cfg("GunPoint", {"name": "linear"}), tmp_path / "run", log=lambda _: None)
     assert not (tmp_path / "run").exists()
 
 
 def test_classification_in_the_arena(tmp_path: Path) -> None:
-    from seqarena.arena.runner import collect, compare
+    from seqarena.arena.results import collect
     from seqarena.arena.spec import parse
+    from seqarena.comparison import compare
 
     data = wave_table(tmp_path / "waves.csv", n=90)
     spec = parse(
@@ -363,13 +364,13 @@ def test_classification_in_the_arena(tmp_path: Path) -> None:
 
 def test_a_small_set_with_default_epochs_gets_a_note_naming_the_fix() -> None:
     from seqarena.config import TrainConfig
-    from seqarena.run import _short_training
+    from seqarena.training.loop import short_training_note
 
-    note = _short_training(40, TrainConfig())  # GunPoint's 40 training cases, batch 32, 10 epochs
+    note = short_training_note(40, TrainConfig())  # GunPoint's 40 training cases, batch 32, 10 epochs
     assert note is not None and "only 20 optimizer steps" in note and "train.max_epochs" in note
-    assert _short_training(40, TrainConfig(max_epochs=300)) is None
-    assert _short_training(5000, TrainConfig()) is None
-    assert _short_training(40, TrainConfig(max_seconds=60)) is None
+    assert short_training_note(40, TrainConfig(max_epochs=300)) is None
+    assert short_training_note(5000, TrainConfig()) is None
+    assert short_training_note(40, TrainConfig(max_seconds=60)) is None
 
 
 def test_refit_on_every_training_case_keeps_the_epoch_of_lowest_training_loss(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import seqarena
 from seqarena.errors import DataError
 from seqarena.models.grud import GRUD, GRUDConfig
 from seqarena.run import load
-from seqarena.tasks.forecast import predict_frame
+from seqarena.tasks.forecast_predict import predict_frame
 
 QUIET = {"log": lambda _: None}
 

@@ -13,7 +13,7 @@ from seqarena.config import build
 from seqarena.data.text import load_corpus, read_text
 from seqarena.data.tokenizers import ByteTokenizer, CharTokenizer, WordTokenizer, from_json, train_tokenizer
 from seqarena.errors import ConfigError, DataError
-from seqarena.registry import get_model, model_names
+from seqarena.registry import get_model, get_task, model_names
 from seqarena.tasks.generate import Sampling, generate, pick
 from seqarena.tasks.lm import stream_nll, window_nll
 from seqarena.tasks.lm_metrics import NgramIndex, distinct_n, repetition_rate
@@ -24,7 +24,8 @@ LM_MODELS = [m for m in model_names() if get_model(m).kind == "backbone"]
 
 def _causal(name: str) -> bool:
     cls = get_model(name)
-    return "lm" in cls(build({"task": {"name": "lm"}, "model": {"name": name}}).model).capabilities().tasks
+    cfg = build({"task": {"name": "lm"}, "model": {"name": name}}).model
+    return get_task("lm").requires.why_not(name, cls.capabilities_of(cfg)) is None
 
 
 CAUSAL = [m for m in LM_MODELS if _causal(m)]
@@ -144,7 +145,7 @@ def test_bidirectional_and_non_causal_models_are_refused(corpus: Path, tmp_path:
         seqarena.train(cfg, tmp_path / "bi", log=lambda _: None)
     cfg = lm_config(corpus, "transformer")
     cfg["model"]["causal"] = False
-    with pytest.raises(ConfigError, match="cannot be a language model"):
+    with pytest.raises(ConfigError, match="cannot serve task 'lm'"):
         seqarena.train(cfg, tmp_path / "tf", log=lambda _: None)
     assert not (tmp_path / "bi").exists() and not (tmp_path / "tf").exists()
 
@@ -247,7 +248,8 @@ def test_train_evaluate_generate_through_the_cli_api(corpus: Path, tmp_path: Pat
 
 def test_language_models_in_the_arena(corpus: Path, tmp_path: Path) -> None:
     from seqarena.arena import spec as arena_spec
-    from seqarena.arena.runner import collect, compare
+    from seqarena.arena.results import collect
+    from seqarena.comparison import compare
 
     raw = {
         "task": {"name": "lm", "data": str(corpus), "block_size": 32},

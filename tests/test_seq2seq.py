@@ -165,7 +165,7 @@ def subprocess_input(args: list[str], text: str):
     import subprocess
     import sys
 
-    cmd = [sys.executable, "-m", "seqarena.cli", *args]
+    cmd = [sys.executable, "-m", "seqarena", *args]
     return subprocess.run(cmd, input=text, capture_output=True, text=True, timeout=300, env=dict(os.environ))
 
 
@@ -184,8 +184,9 @@ def test_bad_seq2seq_input(tmp_path: Path) -> None:
 
 
 def test_seq2seq_in_the_arena(tmp_path: Path) -> None:
-    from seqarena.arena.runner import collect, compare
+    from seqarena.arena.results import collect
     from seqarena.arena.spec import parse
+    from seqarena.comparison import compare
 
     spec = parse(
         {

@@ -38,10 +38,10 @@ DATA = {"data": "synthetic", "data_args": {"length": 600, "channels": 3}, "lookb
 def test_params_budget_lands_within_five_percent(model: dict, target: int) -> None:
     cfg = build({"task": DATA, "model": {**model, "params": target}})
     task = ForecastTask(cfg)
-    got = count_params(task.build_model())
+    got = count_params(task.build_model(task.cfg))
     assert abs(got - target) <= 0.05 * target, (model, got)
     if "num_heads" in model:
-        assert cfg.model.d_model % model["num_heads"] == 0
+        assert task.cfg.model.d_model % model["num_heads"] == 0
 
 
 def test_impossible_budget_is_a_clear_error() -> None:

@@ -1,32 +1,30 @@
 """seqarena: choose, train and ship sequence models, by measurement."""
 
-__version__ = "0.1.0"
+from seqarena.version import __version__
+
+_API = {  # name -> module; imported on first use, so `import seqarena` stays cheap
+    "train": "seqarena.run",
+    "load": "seqarena.run",
+    "evaluate": "seqarena.run",
+    "predict": "seqarena.run",
+    "generate": "seqarena.run",
+    "translate": "seqarena.run",
+    "RunResult": "seqarena.run",
+    "LoadedRun": "seqarena.run",
+    "cross_validate": "seqarena.cv",
+    "compare": "seqarena.comparison",
+    "RunConfig": "seqarena.config",
+    "register_model": "seqarena.registry",
+    "register_task": "seqarena.registry",
+}
 
 
-def __getattr__(name: str):  # lazy, so `import seqarena` stays cheap
-    if name in ("train", "load", "evaluate", "generate", "RunResult", "LoadedRun"):
-        from seqarena import run
+def __getattr__(name: str):
+    if name in _API:
+        import importlib
 
-        return getattr(run, name)
-    if name == "cross_validate":
-        from seqarena.cv import cross_validate
-
-        return cross_validate
-    if name == "RunConfig":
-        from seqarena.config import RunConfig
-
-        return RunConfig
+        return getattr(importlib.import_module(_API[name]), name)
     raise AttributeError(name)
 
 
-__all__ = [
-    "train",
-    "load",
-    "evaluate",
-    "generate",
-    "RunConfig",
-    "RunResult",
-    "LoadedRun",
-    "cross_validate",
-    "__version__",
-]
+__all__ = [*_API, "__version__"]

@@ -7,7 +7,7 @@ or a wrong type is a ConfigError that names the key and what is allowed.
 from __future__ import annotations
 
 import dataclasses
-import difflib
+import json
 import types
 import typing
 from dataclasses import dataclass, field
@@ -16,80 +16,7 @@ from typing import Any, Literal
 
 import yaml
 
-from seqarena.errors import ConfigError
-
-
-@dataclass(kw_only=True)
-class TaskConfig:
-    name: Literal["forecast"] = "forecast"
-    data: str = "co2"  # a registered dataset name or a path to a CSV file
-    data_args: dict[str, Any] = field(default_factory=dict)  # options of generated datasets (synthetic)
-    features: Literal["M", "S", "MS"] = "M"  # M: all -> all, S: target -> target, MS: all -> target
-    target: str | None = None  # target column for S/MS; the dataset's default (else its last column)
-    lookback: int | None = None  # None: the dataset's default, else 96
-    horizon: int | None = None  # None: the dataset's default, else 96
-    fill: Literal["ffill", "interpolate", "zero"] | None = None  # how to fill NaNs; None: NaNs are an error
-    revin: bool = True  # normalise each input window by its own mean/std and restore it on the output
-    head: Literal["last", "mean", "flatten"] = "last"  # how a backbone's (B, T, D) output becomes a forecast
-    time_column: str | None = None  # None: detect ("date", "time", "timestamp" or the first non-numeric column)
-    gaps: Literal["auto", "on", "off"] = "auto"  # feed the time between observations (auto: on when uneven)
-
-
-@dataclass(kw_only=True)
-class LMTaskConfig:
-    name: Literal["lm"] = "lm"
-    data: str = "tinyshakespeare"  # a registered corpus, or a path to a text file or a folder of .txt files
-    tokenizer: Literal["char", "byte", "word", "bpe"] | None = None  # None: the corpus default (else char)
-    vocab_size: int | None = None  # bpe: the vocabulary to learn (default 8000); word: keep the most frequent
-    min_freq: int = 1  # word: rarer words become <unk>
-    block_size: int = 128  # context length of a training window (truncated-BPTT length for recurrent models)
-    batching: Literal["auto", "stream", "blocks"] = "auto"  # auto: stream (TBPTT) for streaming models, else blocks
-    head: Literal["auto", "full", "adaptive"] = "auto"  # auto: adaptive softmax from 20k tokens of vocabulary
-    cutoffs: list[int] | None = None  # adaptive softmax cluster bounds (default: vocab/16, vocab/4)
-    tie_weights: bool = False  # share the input embedding with the output layer (also `model.tie_weights`)
-    eval_stride: int | None = None  # blocks models: score sliding windows with this stride (None: disjoint blocks)
-    split: list[float] | None = None  # user corpora: train/val/test shares (default 0.9, 0.05, 0.05)
-    encoding: str = "utf-8"
-
-
-@dataclass(kw_only=True)
-class ClassifyTaskConfig:
-    name: Literal["classify"] = "classify"
-    data: str = "GunPoint"  # a UCR/UEA name, names, smnist/psmnist/smnist-rows, sfashion..., or a CSV/Parquet path
-    label: str | None = None  # tables: the label column (default "label")
-    id_column: str | None = None  # tables in long format: the column naming each row's sequence
-    pooling: Literal["last", "mean", "max", "attention"] = "mean"  # (B, T, D) -> (B, D) over the valid steps
-    patch: int = 1  # feed groups of this many steps as one input vector (PatchTST-style); shortens long sequences
-    derivative: bool = False  # add each channel's first differences as channels (shape changes stand out)
-    jitter: float = 0.0  # training augmentation: add Gaussian noise of this std (in standardised units) to each step
-    scaling: float = 0.0  # training augmentation: multiply each training sequence by 1 + N(0, scaling^2)
-    time_warp: float = 0.0  # training augmentation: smoothly stretch and squeeze time; the std of the log local
-    # speed at 4 knots (e.g. 0.2); the first and last valid steps stay in place
-    val_fraction: float = 0.2  # official train/test splits: the share of training cases held out for validation;
-    # 0: none, train on every training case and keep the epoch of lowest training loss (refit a chosen recipe)
-    split: list[float] | None = None  # no official split: train/val/test shares (default 0.8, 0.1, 0.1)
-    split_seed: int = 0  # the seed of the stratified split (kept apart from train.seed, so seeds share a split)
-    folds: int | None = None  # cross-validation: validate on fold `fold` of a stratified k-fold split of the
-    fold: int = 0  # non-test cases instead of val_fraction (`seqarena cv` runs every fold)
-    scale: Literal["standard", "none"] = "standard"  # standardise each channel with training statistics
-    max_length: int | None = None  # keep at most this many steps of each sequence (the first ones)
-    max_train: int | None = None  # keep a seeded random subset of this many training cases (e.g. sequential MNIST)
-
-
-@dataclass(kw_only=True)
-class Seq2SeqTaskConfig:
-    name: Literal["seq2seq"] = "seq2seq"
-    data: str = "eng-fra"  # eng-fra, multi30k, synthetic-reverse/-sort/-dates, or a tab-separated pair file
-    data_args: dict[str, Any] = field(default_factory=dict)  # synthetic tasks: n, length, seed
-    source: str | None = None  # language codes: eng-fra en/fr (default en -> fr), multi30k de/en/fr (de -> en)
-    target: str | None = None
-    tokenizer: Literal["word", "char"] | None = None  # None: word for text, char for the synthetic tasks
-    min_freq: int = 1  # rarer units become <unk>
-    attention: Literal["none", "bahdanau", "luong"] = "bahdanau"  # recurrent models (also `model.attention`)
-    beam: int = 1  # test decoding: 1 = greedy, else beam search of this width
-    length_penalty: float = 0.6  # beam search: GNMT alpha (0: none)
-    max_decode: int | None = None  # longest output; None: the longest training target + 8
-    label_smoothing: float = 0.0
+from seqarena.errors import ConfigError, did_you_mean
 
 
 @dataclass(kw_only=True)
@@ -128,19 +55,13 @@ class EvalConfig:
 
 @dataclass(kw_only=True)
 class RunConfig:
-    task: Any = field(default_factory=TaskConfig)  # TaskConfig (forecast), LMTaskConfig or ClassifyTaskConfig
+    task: Any = None  # the task's own Config dataclass (each task module defines it)
     model: Any = None  # the chosen model's own Config dataclass
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
 
-SECTIONS = {"task": TaskConfig, "train": TrainConfig, "eval": EvalConfig}
-TASK_CONFIGS: dict[str, type] = {
-    "forecast": TaskConfig,
-    "lm": LMTaskConfig,
-    "classify": ClassifyTaskConfig,
-    "seq2seq": Seq2SeqTaskConfig,
-}
+SECTIONS = ("task", "model", "train", "eval")
 _SUFFIX = {"k": 1_000, "m": 1_000_000, "g": 1_000_000_000}
 
 
@@ -239,8 +160,7 @@ def from_dict(cls: type, data: dict[str, Any] | None, prefix: str) -> Any:
     names = [f.name for f in dataclasses.fields(cls)]
     for key in data:
         if key not in names:
-            close = difflib.get_close_matches(key, names, n=1)
-            hint = f"; did you mean '{prefix}.{close[0]}'?" if close else ""
+            hint = did_you_mean(key, names, f"{prefix}.")
             raise ConfigError(f"unknown option '{prefix}.{key}'{hint} (options: {', '.join(names)})")
     values = {k: coerce(v, hints[k], f"{prefix}.{k}") for k, v in data.items()}
     return cls(**values)
@@ -256,7 +176,7 @@ def set_dotted(raw: dict[str, Any], assignment: str) -> None:
         raise ConfigError(f"--set expects key=value (e.g. train.lr=3e-3), got {assignment!r}")
     key, text = assignment.split("=", 1)
     parts = key.strip().split(".")
-    if len(parts) < 2 or parts[0] not in (*SECTIONS, "model") or not all(parts):
+    if len(parts) < 2 or parts[0] not in SECTIONS or not all(parts):
         raise ConfigError(f"--set key {key!r} must start with task., model., train. or eval. (e.g. model.d_model=128)")
     try:
         value = yaml.safe_load(text) if text.strip() else None
@@ -290,40 +210,65 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 
 
 def build(raw: dict[str, Any]) -> RunConfig:
-    """Turn a nested dict (from YAML and overrides) into a typed RunConfig."""
-    from seqarena.registry import get_model
+    """Turn a nested dict (from YAML and overrides) into a typed RunConfig: the task's own Config, the model's own
+    Config, train and eval. Options users spell under model. that belong to the task (a language model's
+    `model.tie_weights`) move to the task; the task may give model defaults (a language model is causal)."""
+    from seqarena.registry import DEFAULT_MODEL, DEFAULT_TASK, get_model, get_task, task_names
 
     for key in raw:
-        if key not in (*SECTIONS, "model"):
-            close = difflib.get_close_matches(key, [*SECTIONS, "model"], n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
+        if key not in SECTIONS:
+            hint = did_you_mean(key, SECTIONS)
             raise ConfigError(f"unknown config section '{key}'{hint} (sections: task, model, train, eval)")
         if raw[key] is not None and not isinstance(raw[key], dict):
             raise ConfigError(f"config section '{key}' must be a mapping of options, got {raw[key]!r}")
     model_raw = dict(raw.get("model") or {})
     task_raw = dict(raw.get("task") or {})
-    task_name = str(task_raw.get("name", "forecast"))
-    if task_name not in TASK_CONFIGS:
-        close = difflib.get_close_matches(task_name, list(TASK_CONFIGS), n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise ConfigError(f"unknown task '{task_name}'{hint} (tasks: {', '.join(TASK_CONFIGS)})")
-    if "tie_weights" in model_raw:  # the embedding and output layer belong to the task; accept the common spelling
-        if task_name != "lm":
-            raise ConfigError("model.tie_weights applies to language models (task.name=lm)")
-        task_raw["tie_weights"] = model_raw.pop("tie_weights")
-    if "attention" in model_raw and task_name == "seq2seq":  # the decoder's attention belongs to the task
-        task_raw["attention"] = model_raw.pop("attention")
-    model_cls = get_model(str(model_raw.get("name", "lstm")))
+    task_cls = get_task(str(task_raw.get("name", DEFAULT_TASK)))
+    task_raw["name"] = task_cls.name
+    model_cls = get_model(str(model_raw.get("name", DEFAULT_MODEL)))
     model_raw["name"] = model_cls.name
-    if task_name == "lm" and "causal" in {f.name for f in dataclasses.fields(model_cls.Config)}:
-        model_raw.setdefault("causal", True)  # a language model must not see the next token
+    model_fields = {f.name for f in dataclasses.fields(model_cls.Config)}
+    for key in [k for k in model_raw if k not in model_fields]:
+        if key in task_cls.adopts:
+            task_raw[key] = model_raw.pop(key)
+            continue
+        owners = [name for name in task_names() if key in get_task(name).adopts]
+        if owners:
+            raise ConfigError(f"model.{key} applies to task.name={' or '.join(owners)}, not {task_cls.name}")
+    for key, value in task_cls.model_defaults(model_cls).items():
+        model_raw.setdefault(key, value)
     return RunConfig(
-        task=from_dict(TASK_CONFIGS[task_name], task_raw, "task"),
+        task=from_dict(task_cls.Config, task_raw, "task"),
         model=from_dict(model_cls.Config, model_raw, "model"),
         train=from_dict(TrainConfig, raw.get("train"), "train"),
         eval=from_dict(EvalConfig, raw.get("eval"), "eval"),
     )
 
 
+def parse(source: RunConfig | dict | str | Path, overrides: list[str] | None = None) -> RunConfig:
+    """A typed RunConfig from a RunConfig, a nested dict or a YAML path, with `a.b=value` overrides applied."""
+    if isinstance(source, RunConfig):
+        raw = to_dict(source)
+    elif isinstance(source, dict):
+        raw = json.loads(json.dumps(source))
+    else:
+        raw = load_yaml(source)
+    for assignment in overrides or []:
+        set_dotted(raw, assignment)
+    return build(raw)
+
+
+def refuse_unless_default(section: Any, key: str, why: str) -> None:
+    """A ConfigError when option `key` (dotted, e.g. "task.eval_stride") of a config section differs from its
+    default: the run could not honour it, and silence would be a lie."""
+    attr = key.rsplit(".", 1)[-1]
+    default = next(f.default for f in dataclasses.fields(section) if f.name == attr)
+    value = getattr(section, attr)
+    if default is not dataclasses.MISSING and value != default:
+        raise ConfigError(f"{key}={value!r} has no effect here: {why}")
+
+
 def dump_yaml(cfg: RunConfig, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False), encoding="utf-8")
+    from seqarena.files import atomic_write_text
+
+    atomic_write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))

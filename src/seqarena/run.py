@@ -1,14 +1,13 @@
 """Runs: `train(config, out)` makes a run directory; `load(run_dir)` rebuilds its model without unpickling.
 
-A run directory holds config.yaml (resolved), run.json (seed, versions, threads, hardware, data checksum),
-model.safetensors, task.json (scaler, columns), metrics.jsonl (one line per epoch), results.json (per split),
-and checkpoint/ for --resume. Every input is validated before the directory is created.
+A run directory holds config.yaml (resolved), run.json (seed, versions, threads, hardware, data checksum, the
+parameter target), model.safetensors, the task's artifacts (task.json, and e.g. tokenizer.json), metrics.jsonl (one
+line per epoch), results.json (per split), and checkpoint/ for --resume. Every input is validated before the
+directory is created. Everything task-specific is asked of the task (tasks/base.py).
 """
 
 from __future__ import annotations
 
-import json
-import math
 import platform
 import shutil
 import time
@@ -18,16 +17,21 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
+from torch import nn
 
-from seqarena import __version__
-from seqarena.config import RunConfig, build, dump_yaml, load_yaml, to_dict
+from seqarena.config import RunConfig, build, dump_yaml, load_yaml, parse, to_dict
 from seqarena.errors import SeqarenaError
+from seqarena.files import write_json
 from seqarena.models.base import count_params
 from seqarena.registry import get_task
-from seqarena.training.checkpoint import write_json
-from seqarena.training.loop import fit, has_validation
+from seqarena.sizing import has_width
+from seqarena.splits import check_split
+from seqarena.training.loop import fit, short_training_note
+from seqarena.training.optim import check_options
 from seqarena.training.precision import resolve_device, resolve_precision
+from seqarena.version import __version__
 
 
 @dataclass
@@ -38,20 +42,8 @@ class RunResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     params: int = 0
     training: dict[str, Any] = field(default_factory=dict)  # train_seconds, time_to_best, best_epoch, step
-
-
-def resolve(config: RunConfig | dict | str | Path, overrides: list[str] | None = None) -> RunConfig:
-    from seqarena.config import set_dotted
-
-    if isinstance(config, RunConfig):
-        raw = to_dict(config)
-    elif isinstance(config, dict):
-        raw = json.loads(json.dumps(config))
-    else:
-        raw = load_yaml(config)
-    for assignment in overrides or []:
-        set_dotted(raw, assignment)
-    return build(raw)
+    task: Any = None  # the task it trained with (data loaded), so callers measure the model without reloading
+    model: nn.Module | None = None  # the trained model (the best epoch's weights), in eval mode
 
 
 def environment(threads: int, device: torch.device, precision: tuple[str, str]) -> dict[str, Any]:
@@ -105,17 +97,19 @@ def train(
     log: Callable[[str], None] = print,
 ) -> RunResult:
     """Train one model on one task; validate everything first, then write the run directory."""
-    cfg = resolve(config, overrides)
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
-    device = resolve_device(cfg.train.device)
-    precision = resolve_precision(cfg.train.precision, device)
-    task = get_task(cfg.task.name)(cfg)  # loads and checks the data; resolves dataset defaults into cfg
-    for note in getattr(task, "notes", []):
+    given = parse(config, overrides)
+    target = given.model.params if has_width(given.model) else None
+    if given.train.threads:
+        torch.set_num_threads(given.train.threads)
+    device = resolve_device(given.train.device)
+    precision = resolve_precision(given.train.precision, device)
+    check_options(given.train)
+    task = get_task(given.task.name)(given)  # loads and checks the data; task.cfg is the resolved config
+    cfg = task.cfg
+    for note in task.notes:
         log(note)
     torch.manual_seed(cfg.train.seed)
-    model = task.build_model().to(device)
-    model.grad_checkpointing = cfg.train.grad_checkpointing
+    model = task.build_model(cfg).to(device)
     out = Path(out)
     created = _prepare_dir(out, cfg, resume)
     try:
@@ -124,24 +118,24 @@ def train(
         info = {
             "seed": cfg.train.seed,
             "params": count_params(model),
+            "params_target": target,  # model.params as given; config.yaml holds the width it solved to
             "data": {"name": cfg.task.data, "sha256": task.data_sha256, "values_sha256": task.values_checksum()},
             "environment": env,
         }
         write_json(out / "run.json", info)
         log(
             f"{cfg.model.name} on {cfg.task.data}: {info['params']:,} parameters, {task.n_train():,} training "
-            f"windows, {env['threads']} threads, {precision[0]} ({precision[1]})"
+            f"examples, {env['threads']} threads, {precision[0]} ({precision[1]})"
         )
-        short = _short_training(task.n_train(), cfg.train)
-        if short:
-            log(short)
+        note = short_training_note(task.n_train(), cfg.train)
+        if note:
+            log(note)
         state: dict[str, Any] = {"history": []}
-        net = getattr(model, "net", None)  # encoder-decoders have no single backbone; they always train
-        if (net is None or net.capabilities().trainable) and count_params(model) > 0:
+        if count_params(model) > 0:  # parameter-free baselines have nothing to train
             state = fit(task, model, cfg.train, out, device, precision[0], cfg.eval.batch_size, log)
         save_model(model, str(out / "model.safetensors"))
-        task.write_artifacts(out)
-        splits = ("val", "test") if has_validation(task) else ("test",)
+        task.save_artifacts(out)
+        splits = ("val", "test") if task.validates else ("test",)
         results = {s: task.evaluate(model, s, cfg.eval.batch_size, device) for s in splits}
         timing = {k: state.get(k) for k in ("train_seconds", "time_to_best", "best_epoch", "step")}
         write_json(out / "results.json", {**results, "training": timing, "params": info["params"]})
@@ -149,132 +143,71 @@ def train(
         if created and not (out / "checkpoint" / "latest.json").exists():
             shutil.rmtree(out, ignore_errors=True)  # nothing worth resuming: leave no half-written run behind
         raise
-    return RunResult(out, cfg, results, state["history"], info["params"], timing)
-
-
-def _short_training(n_train: int, tc: Any) -> str | None:
-    """A note when a small training set gets so few optimizer steps that the model cannot have learned much (the
-    defaults suit thousands of windows; 40 UCR cases make 2 batches an epoch)."""
-    steps_per_epoch = math.ceil(n_train / tc.batch_size)
-    total = min(tc.max_steps or 1 << 62, steps_per_epoch * tc.max_epochs)
-    if total >= 100 or tc.max_seconds is not None:
-        return None
-    hint = "raise train.max_epochs (e.g. --set train.max_epochs=300"
-    hint += ", and --set train.patience=null or a larger patience)" if tc.patience is not None else ")"
-    return (
-        f"note: only {total} optimizer steps in total ({n_train} training cases, batch {tc.batch_size}, "
-        f"{tc.max_epochs} epochs); {hint} or lower train.batch_size"
-    )
+    return RunResult(out, cfg, results, state["history"], info["params"], timing, task, model.eval())
 
 
 @dataclass
 class LoadedRun:
     run_dir: Path
     config: RunConfig
-    model: Any  # ForecastModel or LMModel
+    model: Any  # the task's model (e.g. ForecastModel, LMModel), in eval mode
     artifacts: dict[str, Any]
+
+    @property
+    def task(self) -> Any:
+        """The task class (tasks/base.py) of this run."""
+        return get_task(self.config.task.name)
 
 
 def load(run_dir: str | Path) -> LoadedRun:
-    """Rebuild a finished run's model from config.yaml + task.json + model.safetensors (no pickle)."""
+    """Rebuild a finished run's model from config.yaml, the task's artifacts and model.safetensors (no pickle)."""
     run_dir = Path(run_dir)
-    for name in ("config.yaml", "task.json", "model.safetensors"):
+    for name in ("config.yaml", "model.safetensors"):
         if not (run_dir / name).is_file():
             raise SeqarenaError(
                 f"{run_dir} is not a finished run (no {name}); train it first or finish it with --resume"
             )
     cfg = build(load_yaml(run_dir / "config.yaml"))
-    model, art = get_task(cfg.task.name).load_model(cfg, run_dir)
-    load_model(model, str(run_dir / "model.safetensors"))
+    task_cls = get_task(cfg.task.name)
+    art = task_cls.load_artifacts(run_dir)
+    model = task_cls.load_model(cfg, art)
+    try:
+        load_model(model, str(run_dir / "model.safetensors"))
+    except (SafetensorError, RuntimeError, OSError) as exc:
+        first = str(exc).splitlines()[0][:200]
+        raise SeqarenaError(
+            f"{run_dir / 'model.safetensors'} does not fit {run_dir / 'config.yaml'} ({first}); train the run again"
+        ) from None
     model.eval()
     return LoadedRun(run_dir, cfg, model, art)
 
 
-def evaluate(run_dir: str | Path, split: str = "test") -> dict[str, float]:
+def evaluate(run_dir: str | Path, split: str | None = None) -> dict[str, Any]:
+    """A finished run's metrics on a split (default: its eval.split), with the data loaded again."""
     run = load(run_dir)
-    task = get_task(run.config.task.name).for_run(run.config, run.run_dir)
+    split = check_split(split or run.config.eval.split)
+    task = run.task(run.config, run.run_dir)
     started = time.perf_counter()
     metrics = task.evaluate(run.model, split, run.config.eval.batch_size, torch.device("cpu"))
     return {**metrics, "seconds": round(time.perf_counter() - started, 3)}
 
 
-def generate(
-    run_dir: str | Path,
-    prompt: str = "",
-    *,
-    num_samples: int = 1,
-    stop: list[str] | None = None,
-    on_text: Callable[[str], None] | None = None,
-    **sampling: Any,
-) -> dict[str, Any]:
+def predict(run_dir: str | Path, inputs: str | Path) -> tuple[Any, str]:
+    """Predictions of a finished run for new inputs (a pandas DataFrame) and a phrase saying what they are."""
+    run = load(run_dir)
+    return run.task.predict(run, Path(inputs))
+
+
+def generate(run_dir: str | Path, prompt: str = "", **options: Any) -> dict[str, Any]:
     """Sample text from a finished language-model run: the samples, speed (tokens/s, words/s, threads) and
-    repetition/diversity metrics. `sampling` takes the fields of seqarena.tasks.generate.Sampling."""
-    from seqarena.tasks.generate import Sampling, generate_text
-    from seqarena.tasks.lm_metrics import generation_metrics
-
+    repetition/diversity metrics. Options: num_samples, stop, on_text, and the fields of
+    seqarena.tasks.generate.Sampling."""
     run = load(run_dir)
-    if run.config.task.name != "lm":
-        raise SeqarenaError(f"{run_dir} is a {run.config.task.name} run; generate needs a language model (--task lm)")
-    if num_samples < 1:
-        raise SeqarenaError("--num-samples must be >= 1")
-    texts, gen = generate_text(
-        run.model,
-        run.artifacts["tokenizer_obj"],
-        prompt,
-        Sampling(**sampling),
-        run.artifacts["block_size"],
-        num_samples,
-        stop,
-        on_text,
-    )
-    words = sum(len(t.split()) for t in texts)
-    return {
-        "samples": texts,
-        "new_tokens": gen.new_tokens,
-        "batch": gen.batch,
-        "seconds": round(gen.seconds, 4),
-        "tokens_per_s": round(gen.tokens_per_s, 2),
-        "words_per_s": round(words / max(gen.seconds, 1e-9), 2),
-        "threads": gen.threads,
-        "kv_cache": gen.cache,
-        **{k: round(v, 4) for k, v in generation_metrics(texts).items()},
-    }
+    return run.task.generate(run, prompt, **options)
 
 
-def translate(
-    run_dir: str | Path, texts: list[str], *, beam: int | None = None, plot: str | Path | None = None
-) -> dict[str, Any]:
-    """Translate sentences with a finished seq2seq run: outputs, speed, and (greedy) an attention heatmap of the
-    first sentence written to `plot` (SVG)."""
-    from seqarena.tasks.seq2seq import translate as run_translate
-
+def translate(run_dir: str | Path, texts: list[str], *, beam: int | None = None, attention: bool = False) -> dict:
+    """Translate sentences with a finished sequence-to-sequence run: outputs, speed and (greedy, `attention`) the
+    first sentence's attention over the source."""
     run = load(run_dir)
-    if run.config.task.name != "seq2seq":
-        raise SeqarenaError(f"{run_dir} is a {run.config.task.name} run; translate needs a seq2seq run")
-    if not texts:
-        raise SeqarenaError("nothing to translate: give a sentence or lines on stdin")
-    beam = run.config.task.beam if beam is None else beam
-    if beam < 1:
-        raise SeqarenaError("--beam must be >= 1 (1 = greedy)")
-    if plot is not None and beam != 1:
-        raise SeqarenaError("--plot shows greedy decoding's attention; use it with --beam 1")
-    started = time.perf_counter()
-    outputs, attention = run_translate(run.model, run.artifacts, texts, beam, run.config.task.length_penalty)
-    seconds = time.perf_counter() - started
-    if plot is not None:
-        if attention[0]["weights"] is None:
-            raise SeqarenaError(f"{run_dir}: the model has no attention to plot (task.attention=none)")
-        from seqarena.report.plots import attention_heatmap
-
-        target = Path(plot)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_text(attention_heatmap(attention[0]), encoding="utf-8")
-        tmp.replace(target)
-    return {
-        "outputs": outputs,
-        "seconds": round(seconds, 4),
-        "sentences_per_s": round(len(texts) / max(seconds, 1e-9), 2),
-        "threads": torch.get_num_threads(),
-        "decoding": "greedy" if beam == 1 else f"beam {beam}",
-    }
+    return run.task.translate(run, texts, beam=beam, attention=attention)

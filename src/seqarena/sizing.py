@@ -92,3 +92,13 @@ def _match_ff(model_cfg: Any, build: Callable[[Any], nn.Module], target: int, wi
             f"model.num_layers"
         )
     return best
+
+
+def solve_width(cfg: Any, build: Callable[[Any], nn.Module]) -> Any:
+    """The run config with model.d_model solved for model.params, which then becomes None: a resolved config
+    builds the same model again without solving (the run records the target in run.json)."""
+    model_cfg = cfg.model
+    if not (has_width(model_cfg) and model_cfg.params):
+        return cfg
+    solved = match_width(model_cfg, lambda m: build(replace(cfg, model=m)), model_cfg.params)
+    return replace(cfg, model=replace(solved, params=None))

@@ -1,4 +1,5 @@
-"""Run an arena: validate everything, skip runs already in the store, execute the rest, report."""
+"""Run an arena: resolve every plan once (bad data or options fail before any run), skip runs already in the
+store, execute the rest, store each row. Writing the report is the caller's next step (seqarena/comparison.py)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,13 @@ import yaml
 
 from seqarena.arena import spec as arena_spec
 from seqarena.arena.executors import executor
-from seqarena.arena.stats import PRIMARY, leaderboard
+from seqarena.arena.results import store_url
 from seqarena.arena.store import Store
 from seqarena.errors import SeqarenaError
+from seqarena.files import atomic_write_text
 
 DEFAULT_ARENA = {
-    "task": {"name": "forecast", "data": "co2"},
+    "task": {"data": "co2"},
     "models": [{"name": "rnn"}, {"name": "lstm"}, {"name": "gru"}, {"name": "transformer"}],
     "budget": {"params": "20k", "epochs": 6},
     "seeds": 2,
@@ -27,14 +29,11 @@ DEFAULT_ARENA = {
 }
 
 
-def store_url(arena_dir: Path, url: str | None) -> str:
-    return url or f"sqlite:///{(arena_dir / 'results.db').resolve()}"
-
-
-def _validate(plans: list[arena_spec.RunPlan]) -> None:
-    """Build each distinct task once and every entrant's model, so bad data or options fail before any run."""
-    from seqarena.config import build
-    from seqarena.registry import get_task
+def resolve_plans(plans: list[arena_spec.RunPlan]) -> None:
+    """Load each distinct task once and resolve every plan against it (dataset defaults, the width for the
+    parameter budget), so the workers train the resolved configs without resolving again."""
+    from seqarena.config import build, to_dict
+    from seqarena.registry import get_model, get_task, plugin_modules
 
     tasks: dict[str, Any] = {}
     for plan in plans:
@@ -43,12 +42,16 @@ def _validate(plans: list[arena_spec.RunPlan]) -> None:
         try:
             if task_key not in tasks:
                 tasks[task_key] = get_task(cfg.task.name)(cfg)
-            tasks[task_key].check_model(cfg.model)
+                resolved = tasks[task_key].cfg
+            else:
+                resolved = tasks[task_key].resolve(cfg)
         except SeqarenaError as exc:
             raise SeqarenaError(f"{plan.label}: {exc}") from None
+        plan.resolved = to_dict(resolved)
+        plan.plugins = plugin_modules(get_task(resolved.task.name), get_model(resolved.model.name))
 
 
-def compare(
+def run_arena(
     spec: arena_spec.ArenaSpec,
     out: Path,
     *,
@@ -58,16 +61,18 @@ def compare(
     retry_failed: bool = False,
     log: Callable[[str], None] = print,
 ) -> Path:
+    """Train every plan of the arena that the store lacks; return the arena directory."""
     plans = arena_spec.expand(spec)
-    _validate(plans)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "arena.yaml").write_text(yaml.safe_dump(asdict(spec), sort_keys=False), encoding="utf-8")
-    store = Store(store_url(out, url))
-    statuses = store.statuses()
+    store = Store(store_url(out, url)) if out.exists() or url else None
+    statuses = store.statuses() if store is not None else {}
     unique: dict[str, arena_spec.RunPlan] = {}
     for plan in plans:
         unique.setdefault(plan.key, plan)
     todo = [p for k, p in unique.items() if statuses.get(k) != "ok" and (retry_failed or statuses.get(k) is None)]
+    resolve_plans(todo)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "arena.yaml", yaml.safe_dump(asdict(spec), sort_keys=False))
+    store = store or Store(store_url(out, url))
     skipped = len(unique) - len(todo)
     failed_kept = sum(1 for k in unique if statuses.get(k) == "failed") if not retry_failed else 0
     log(
@@ -75,29 +80,25 @@ def compare(
         + (f" ({failed_kept} failed kept; --retry-failed runs them again)" if failed_kept else "")
     )
     run = executor(executor_name, address, spec.workers)
+    headline = [c for c in arena_spec.task_class(spec).columns if c.key.startswith("test_")][:2]
     started = time.perf_counter()
     with _Progress(len(todo)) as advance:
         for i, row in enumerate(run([asdict(p) for p in todo], str(out)), start=1):
             store.put(row)
             advance()
-            log(_run_line(i, len(todo), row, time.perf_counter() - started))
-    from seqarena.report.render import write_report
-
-    return write_report(out, url)
+            log(_run_line(i, len(todo), row, headline, time.perf_counter() - started))
+    return out
 
 
-def _run_line(i: int, n: int, row: dict[str, Any], elapsed: float) -> str:
+def _run_line(i: int, n: int, row: dict[str, Any], columns: list[Any], elapsed: float) -> str:
+    """One finished run: its first two test columns (the task's leaderboard headers)."""
     head = f"[{i}/{n}] {row['label']} seed {row['seed']}"
     if row["status"] != "ok":
         return f"{head}: FAILED {row['error'].splitlines()[0]}  ({elapsed:.0f}s elapsed)"
     test = row["result"]["metrics"]["test"]
-    if "bleu" in test:
-        return f"{head}: test BLEU {test['bleu']:.2f} chrF {test['chrf']:.2f}  ({elapsed:.0f}s elapsed)"
-    if "ppl" in test:
-        return f"{head}: test ppl {test['ppl']:.3f} bpc {test['bpc']:.4f}  ({elapsed:.0f}s elapsed)"
-    if "accuracy" in test:
-        return f"{head}: test accuracy {test['accuracy']:.4f} macro-F1 {test['macro_f1']:.4f}  ({elapsed:.0f}s elapsed)"
-    return f"{head}: test mse {test['mse']:.4f} mae {test['mae']:.4f}  ({elapsed:.0f}s elapsed)"
+    values = [(c, test.get(c.key.removeprefix("test_"))) for c in columns]
+    shown = " ".join(f"{c.header} {v:.{c.digits}f}" for c, v in values if isinstance(v, (int, float)))
+    return f"{head}: {shown}  ({elapsed:.0f}s elapsed)"
 
 
 class _Progress:
@@ -119,21 +120,3 @@ class _Progress:
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.stop()
-
-
-def collect(arena_dir: Path, url: str | None = None) -> tuple[arena_spec.ArenaSpec, list[dict[str, Any]]]:
-    """The arena's spec and, per sweep point, its leaderboard lines."""
-    if not (arena_dir / "arena.yaml").is_file():
-        raise SeqarenaError(f"{arena_dir} is not an arena directory (no arena.yaml); run `seqarena compare` first")
-    spec = arena_spec.parse(yaml.safe_load((arena_dir / "arena.yaml").read_text()) or {})
-    rows = Store(store_url(arena_dir, url)).rows()
-    points: dict[str, dict[str, Any]] = {}
-    for plan in arena_spec.expand(spec):
-        if plan.key in rows:
-            name = json.dumps(plan.point, default=str)
-            point = points.setdefault(name, {"point": plan.point, "entries": []})
-            point["entries"].append({"label": plan.label, "seed": plan.seed, "row": rows[plan.key]})
-    metric = PRIMARY.get(spec.task.get("name", "forecast"), "test_mse")
-    for point in points.values():
-        point["board"] = leaderboard(point["entries"], metric)
-    return spec, list(points.values())

@@ -21,8 +21,6 @@ from typing import Any
 from seqarena.config import build, coerce, load_yaml, set_dotted, to_dict
 from seqarena.errors import ConfigError
 
-BASELINES = {"forecast": ["last_value", "seasonal_naive", "linear"]}
-PARAMETER_FREE = {"last_value", "seasonal_naive"}
 KEYS = ("task", "models", "budget", "seeds", "sweep", "train", "eval", "baselines", "workers")
 
 
@@ -41,11 +39,13 @@ class ArenaSpec:
 
 @dataclass
 class RunPlan:
-    key: str  # hash of the resolved run config
+    key: str  # hash of the run config as built from the spec (before the task resolves it)
     label: str  # the entrant's name in tables
     seed: int
     point: dict[str, Any]  # the sweep values of this run
     raw: dict[str, Any]  # the run config as a nested dict
+    resolved: dict[str, Any] | None = None  # the config the task resolved it to (runner.resolve_plans)
+    plugins: list[str] = field(default_factory=list)  # modules a worker imports first (a user's own models, tasks)
 
 
 def parse(data: dict[str, Any]) -> ArenaSpec:
@@ -97,23 +97,35 @@ def _label(block: dict[str, Any], names: list[str]) -> str:
     return str(block["name"])
 
 
+def task_class(spec: ArenaSpec) -> Any:
+    from seqarena.registry import DEFAULT_TASK, get_task
+
+    return get_task(str(spec.task.get("name", DEFAULT_TASK)))
+
+
+def _parameter_free(name: str) -> bool:
+    from seqarena.registry import get_model
+
+    cls = get_model(name)
+    return not cls.capabilities_of(cls.Config()).trainable
+
+
 def expand(spec: ArenaSpec) -> list[RunPlan]:
-    """Every (sweep point x entrant x seed) as a run plan; baselines join once per point (parameter-free ones with
-    one seed, since seeds cannot change them)."""
-    task_name = spec.task.get("name", "forecast")
+    """Every (sweep point x entrant x seed) as a run plan; the task's baselines join once per point
+    (parameter-free ones with one seed, since seeds cannot change them)."""
     blocks = list(spec.models)
     if not blocks:
         raise ConfigError("the arena has no models; give --models rnn,lstm,... or a models: list")
     present = {b["name"] for b in blocks}
     if spec.baselines:
-        blocks += [{"name": b} for b in BASELINES.get(task_name, []) if b not in present]
+        blocks += [{"name": b} for b in task_class(spec).baselines if b not in present]
     names = [b["name"] for b in blocks]
     axes = list(spec.sweep)
     plans = []  # a run shared by several sweep points (a baseline under a model.* axis) appears once per point
     for values in itertools.product(*(spec.sweep[a] for a in axes)) if axes else [()]:
         point = dict(zip(axes, values, strict=True))
         for block in blocks:
-            seeds = spec.seeds[:1] if block["name"] in PARAMETER_FREE else spec.seeds
+            seeds = spec.seeds[:1] if _parameter_free(block["name"]) else spec.seeds
             for seed in seeds:
                 raw = _run_config(spec, block, seed, point)
                 plans.append(RunPlan(run_key(raw), _label(block, names), seed, point, raw))

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import shutil
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
 
 from seqarena.errors import DataError
+from seqarena.files import atomic_write_bytes
 
 _VERIFIED: dict[tuple[str, float, int], str] = {}  # (path, mtime, size) -> sha256, so a file is hashed once
 
@@ -86,9 +85,5 @@ def save_url(url: str, dest: Path) -> Path:
 
 
 def _write_atomic(dest: Path, payload: bytes) -> Path:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(payload)
-    os.replace(tmp, dest)
+    atomic_write_bytes(dest, payload)
     return dest

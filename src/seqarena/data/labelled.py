@@ -18,8 +18,8 @@ from seqarena.data import download as dl
 from seqarena.data import registry, ucr
 from seqarena.data.tables import read_table, table_sequences
 from seqarena.errors import DataError
+from seqarena.splits import SPLITS
 
-SPLITS = ("train", "val", "test")
 PAD, UNK = 0, 1  # token ids of character sequences; characters start at 2
 
 
@@ -88,8 +88,9 @@ IMAGE_SETS = {  # name -> (source, order)
 PERMUTATION_SEED = 1234  # the fixed pixel order of the permuted variants
 
 
-def listing() -> list[tuple[str, str, str, str, str]]:
-    """(name, size, licence, availability, description) of every classification dataset, for `seqarena datasets`."""
+def listing() -> list[tuple[str, ...]]:
+    """(name, task, size, defaults, period, licence, availability, description) of every classification dataset,
+    for `seqarena datasets`."""
     from seqarena.data.registry import data_dir
 
     names_here = data_dir() is not None and (data_dir() / "names").is_dir()
@@ -107,7 +108,7 @@ def listing() -> list[tuple[str, str, str, str, str]]:
         rows.append((name, size, "CC BY-SA 3.0" if source == "mnist" else "MIT", here, f"{source}, {how[order]}"))
     for name in ucr.ucr_names():
         rows.append((name, "official train/test", "UCR/UEA archive", "aeon", "UCR/UEA classification archive"))
-    return rows
+    return [(name, "classify", size, "-", "-", *rest) for name, size, *rest in rows]
 
 
 def load_labelled(spec: str, label: str | None = None, id_column: str | None = None) -> LabelledSet:

@@ -18,8 +18,8 @@ import numpy as np
 from seqarena.data import download as dl
 from seqarena.data import registry
 from seqarena.errors import DataError
+from seqarena.splits import SPLITS
 
-SPLITS = ("train", "val", "test")
 ENG_PREFIXES = ("i am ", "i m ", "he is", "he s ", "she is", "she s ", "you are", "you re ", "we are", "we re ",
                 "they are", "they re ")  # fmt: skip
 ENG_FRA = ("https://www.manythings.org/anki/fra-eng.zip", "fra.txt",

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 
 from seqarena.data import download as dl
 from seqarena.data.timeseries import Series, read_csv
-from seqarena.errors import DataError
+from seqarena.errors import DataError, did_you_mean
 
 _ETT_URL = "https://raw.githubusercontent.com/zhouhaoyi/ETDataset/main/ETT-small/{}.csv"
 _TSLIB_ZIP = (
@@ -209,17 +208,21 @@ def cache_dir() -> Path:
     return Path(value).expanduser() if value else Path.home() / ".cache" / "seqarena"
 
 
-def get_info(name: str) -> DatasetInfo:
+def get_info(name: str, task: str | None = None) -> DatasetInfo:
+    """A registered dataset; with `task`, refuse one made for another task."""
     if name not in DATASETS:
         lowered = {k.lower(): k for k in DATASETS}
         if name.lower() in lowered:
-            return DATASETS[lowered[name.lower()]]
-        close = difflib.get_close_matches(name, list(DATASETS), n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise DataError(
-            f"unknown dataset '{name}'{hint}; give a registered name (see `seqarena datasets`) or a path to a CSV file"
-        )
-    return DATASETS[name]
+            name = lowered[name.lower()]
+        else:
+            hint = did_you_mean(name, DATASETS)
+            raise DataError(
+                f"unknown dataset '{name}'{hint}; give a registered name (see `seqarena datasets`) or a path to a file"
+            )
+    info = DATASETS[name]
+    if task is not None and info.task != task:
+        raise DataError(f"'{info.name}' is a {info.task} dataset, not a {task} one; use --task {info.task}")
+    return info
 
 
 def local_file(info: DatasetInfo, filename: str | None = None) -> Path | None:
@@ -261,9 +264,7 @@ def load(spec: str, data_args: dict[str, Any], time_column: str | None) -> tuple
             target=None,
         )
         return series, info, dl.sha256_file(path)
-    info = get_info(spec)
-    if info.task != "forecast":
-        raise DataError(f"'{info.name}' is a {info.task} corpus, not a time series; use --task {info.task}")
+    info = get_info(spec, "forecast")
     if data_args and info.source != "generated":
         raise DataError(f"task.data_args is only for generated datasets; '{info.name}' takes none")
     if info.source == "generated":
@@ -288,3 +289,15 @@ def status(info: DatasetInfo) -> str:
     if path is None:
         return "not cached"
     return "data dir" if data_dir() is not None and path.is_relative_to(data_dir()) else "cached"
+
+
+def listing() -> list[tuple[str, ...]]:
+    """(name, task, size, defaults, period, licence, availability, description) per registered dataset."""
+    rows = []
+    for info in DATASETS.values():
+        size = info.size or (f"{info.shape[0]:,} x {info.shape[1]}" if info.shape[0] else "configurable")
+        text = bool(info.files)  # a text corpus: a tokenizer, not a lookback or a season
+        defaults = f"tokenizer {info.tokenizer}" if text else f"{info.lookback}/{info.horizon}"
+        period = "-" if text else str(info.period)
+        rows.append((info.name, info.task, size, defaults, period, info.licence, status(info), info.description))
+    return rows

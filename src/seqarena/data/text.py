@@ -11,8 +11,8 @@ from pathlib import Path
 from seqarena.data import registry
 from seqarena.data.download import sha256_file
 from seqarena.errors import DataError
+from seqarena.splits import SPLITS
 
-SPLITS = ("train", "val", "test")
 USER_SPLIT = (0.9, 0.05, 0.05)
 
 
@@ -73,9 +73,7 @@ def _combined(digests: list[str]) -> str:
 def load_corpus(spec: str, encoding: str, split: list[float] | None) -> Corpus:
     if registry.is_path(spec) or Path(spec).expanduser().is_dir():
         return _user_corpus(Path(spec).expanduser(), encoding, split)
-    info = registry.get_info(spec)
-    if info.task != "lm":
-        raise DataError(f"'{info.name}' is a {info.task} dataset, not a text corpus; use --task {info.task}")
+    info = registry.get_info(spec, "lm")
     if split is not None:
         raise DataError(f"task.split is for user corpora; '{info.name}' has its standard splits")
     paths = {s: registry.fetch(info, filename, sha) for s, filename, sha in info.files}

@@ -1,4 +1,5 @@
-"""Time-series tables: read any CSV with a time column and numeric columns, with one-line errors for bad input."""
+"""Time-series tables: read any CSV with a time column and numeric columns, with one-line errors for bad input;
+the series' frequency and the time gaps between its rows."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from seqarena.errors import DataError
 
@@ -113,3 +115,45 @@ def fill_missing(series: Series, how: str | None) -> Series:
     if frame.isna().any().any():
         raise DataError(f"{series.source}: a column is entirely missing and cannot be filled")
     return Series(frame.to_numpy(dtype=np.float64), series.columns, series.time, series.source)
+
+
+def infer_freq(time: pd.DatetimeIndex) -> str | None:
+    """The series' frequency as a pandas alias, from its last timestamps (None if irregular)."""
+    if len(time) < 3:
+        return None
+    tail = time[-min(len(time), 50) :]
+    try:
+        with pd.option_context("future.infer_freq_returns_offset", True):  # pandas >= 3.1 warns otherwise
+            freq = pd.infer_freq(tail)
+    except (KeyError, pd.errors.OptionError):
+        freq = pd.infer_freq(tail)
+    return pd.tseries.frequencies.to_offset(freq).freqstr if freq is not None else None
+
+
+def resolve_gaps(series: Series, gaps: str, n_train: int, name: str) -> float | None:
+    """The median time between training rows in seconds, when the gaps are fed to the model; else None."""
+    if gaps == "off":
+        return None
+    if series.time is None:
+        if gaps == "on":
+            raise DataError(f"task.gaps=on needs a time column, and {name} has none; set task.time_column")
+        return None
+    seconds = np.diff(series.time.as_unit("ns").asi8[:n_train]) / 1e9  # (n_train - 1,)
+    if len(seconds) == 0:
+        return None
+    if (seconds <= 0).any():
+        row = int(np.flatnonzero(seconds <= 0)[0]) + 1
+        raise DataError(
+            f"{name}: the time column does not increase at row {row + 2} ({series.time[row - 1]} -> "
+            f"{series.time[row]}); sort the rows by time and remove duplicate timestamps"
+        )
+    unit = float(np.median(seconds))
+    uneven = np.abs(seconds - unit).max() > 1e-6 * unit
+    return unit if gaps == "on" or uneven else None
+
+
+def gap_channel(time: pd.DatetimeIndex, unit: float) -> torch.Tensor:
+    """(N, 1): seconds since the previous row / unit; the first row gets 1."""
+    ns = time.as_unit("ns").asi8
+    seconds = np.diff(ns, prepend=ns[0] - int(unit * 1e9)) / 1e9
+    return torch.from_numpy(seconds / unit).float().unsqueeze(1)

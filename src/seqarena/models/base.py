@@ -6,12 +6,15 @@ For a stateful model, feeding a sequence in pieces with the returned state equal
 
 A forecaster (kind="forecaster") maps a lookback window (B, L, C) straight to a forecast (B, H, C); the
 baselines (last value, seasonal naive, linear) are forecasters.
+
+What a model can do is declared by `capabilities_of(config)`, readable without building the model; tasks state
+what they require (tasks/base.py), and `seqarena.testing.check_model` checks that every declaration is honest.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import nn
@@ -32,16 +35,6 @@ class Capabilities:
     time_aware: bool = False  # forward(x, state, dt=(B, T) time gaps) uses uneven time between steps (GRU-D)
     masks: bool = False  # forward(x, mask=(B, T) valid steps) ignores right padding; a causal model needs no mask
     # (its outputs at valid steps never see the padding after them), a non-causal one does
-    encdec: bool = False  # has an encoder-decoder form for seq2seq (models/encdec.py)
-
-    @property
-    def tasks(self) -> tuple[str, ...]:
-        """The tasks this model can serve: a language model must be a causal backbone; a classifier needs a causal
-        backbone or one that honours a padding mask (variable-length batches)."""
-        if self.kind == "forecaster":
-            return ("forecast",)
-        tasks = ("forecast", "lm", "classify") if self.causal else ("forecast", "classify")
-        return (*tasks, "seq2seq") if self.encdec else tasks
 
 
 @dataclass(frozen=True)
@@ -58,9 +51,15 @@ class SequenceModel(nn.Module):
     name: ClassVar[str]
     Config: ClassVar[type]
     kind: ClassVar[str] = "backbone"  # "forecaster": constructed as cls(config, ForecastSpec)
+    cfg: Any
+
+    @classmethod
+    def capabilities_of(cls, cfg: Any) -> Capabilities:
+        """What a model built from `cfg` can do (e.g. a bidirectional LSTM is not causal)."""
+        raise NotImplementedError
 
     def capabilities(self) -> Capabilities:
-        raise NotImplementedError
+        return self.capabilities_of(self.cfg)
 
     def init_state(self, batch: int, device: torch.device | None = None) -> State:
         raise TypeError(f"model '{self.name}' is not stateful: it cannot be stepped through time")

@@ -11,6 +11,8 @@
 Both decode through one interface: `start(src, mask) -> state`, `step(tokens, state) -> (log-probs, state)` and
 `reorder(state, index)` for beam search. With `keep_attention = True`, `step` records the attention weights over
 the source (for plots).
+
+Each form is registered for the backbones it is built from (`register_encdec`); the seq2seq task asks the registry.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from torch import nn
 from seqarena.errors import ConfigError
 from seqarena.models.attention import SoftmaxAttention
 from seqarena.models.transformer import Transformer, sinusoidal
+from seqarena.registry import get_model, register_encdec
 
 State = dict[str, Any]
 PAD = 0
@@ -195,3 +198,13 @@ class TransformerEncDec(nn.Module):
             "caches": [None if c is None else (c[0][index], c[1][index]) for c in state["caches"]],
             "pos": state["pos"],
         }
+
+
+@register_encdec("rnn", "lstm", "gru", attention=("none", "bahdanau", "luong"))
+def recurrent_form(cfg: Any, src_vocab: int, tgt_vocab: int, attention: str) -> RecurrentEncDec:
+    return RecurrentEncDec(get_model(cfg.name), cfg, src_vocab, tgt_vocab, attention)
+
+
+@register_encdec("transformer")
+def transformer_form(cfg: Any, src_vocab: int, tgt_vocab: int, attention: str) -> TransformerEncDec:
+    return TransformerEncDec(cfg, src_vocab, tgt_vocab)

@@ -15,6 +15,7 @@ decays by a learnt constant per step. The forecasting task passes `dt` when the 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -105,7 +106,8 @@ class GRUD(SequenceModel):
         self.layers = nn.ModuleList(GRUDLayer(cfg.d_model, cfg.masked and i == 0) for i in range(cfg.num_layers))
         self.drop = nn.Dropout(cfg.dropout)
 
-    def capabilities(self) -> Capabilities:
+    @classmethod
+    def capabilities_of(cls, cfg: Any) -> Capabilities:
         return Capabilities(family="recurrent", causal=True, stateful=True, streaming=True, time_aware=True)
 
     def init_state(self, batch: int, device: torch.device | None = None) -> State:

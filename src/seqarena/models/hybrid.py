@@ -11,7 +11,7 @@ All are causal and stateful; the state is the layers' states in order, then a (1
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -75,9 +75,14 @@ class _Stack(SequenceModel):
         self.layers = nn.ModuleList(layers)
         self.norm = nn.LayerNorm(width)
 
-    def capabilities(self) -> Capabilities:
-        bounded = not any(isinstance(layer, AttentionLayer) for layer in self.layers)
-        return Capabilities(family="hybrid", causal=True, stateful=True, streaming=bounded)
+    @classmethod
+    def capabilities_of(cls, cfg: Any) -> Capabilities:
+        # a stack with an attention layer keeps a growing KV cache: it works within a context window, not streamed
+        return Capabilities(family="hybrid", causal=True, stateful=True, streaming=not cls.attends(cfg))
+
+    @staticmethod
+    def attends(cfg: Any) -> bool:
+        raise NotImplementedError
 
     def init_state(self, batch: int, device: torch.device | None = None) -> State:
         parts = [t for layer in self.layers for t in layer.empty(batch, device)]
@@ -111,6 +116,10 @@ class HybridConfig:
 class Hybrid(_Stack):
     Config = HybridConfig
 
+    @staticmethod
+    def attends(cfg: Any) -> bool:
+        return "A" in cfg.pattern.upper()
+
     def __init__(self, cfg: HybridConfig) -> None:
         super().__init__()
         kinds = cfg.pattern.upper()
@@ -140,6 +149,10 @@ class LSTMAttention(_Stack):
 
     Config = LSTMAttentionConfig
 
+    @staticmethod
+    def attends(cfg: Any) -> bool:
+        return True
+
     def __init__(self, cfg: LSTMAttentionConfig) -> None:
         super().__init__()
         if cfg.d_model % cfg.num_heads:
@@ -162,6 +175,10 @@ class LSTMGRUConfig:
 @register_model("lstm_gru")
 class LSTMGRU(_Stack):
     Config = LSTMGRUConfig
+
+    @staticmethod
+    def attends(cfg: Any) -> bool:
+        return False
 
     def __init__(self, cfg: LSTMGRUConfig) -> None:
         super().__init__()

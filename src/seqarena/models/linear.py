@@ -4,6 +4,7 @@ one linear layer over time, shared across channels (Zeng et al., 2023)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -49,7 +50,8 @@ class DLinear(SequenceModel):
             _TimeLinear(spec.lookback, spec.horizon, spec.channels, cfg.individual) if self.kernel > 1 else None
         )
 
-    def capabilities(self) -> Capabilities:
+    @classmethod
+    def capabilities_of(cls, cfg: Any) -> Capabilities:
         return Capabilities(family="linear", kind="forecaster", causal=True)
 
     def _moving_average(self, x: torch.Tensor) -> torch.Tensor:

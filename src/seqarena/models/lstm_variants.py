@@ -7,6 +7,7 @@ backward), and each step is one (B, H) x (H, 4H) matmul plus elementwise gates.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -78,7 +79,8 @@ class _CellLSTM(SequenceModel):
         self.layers = nn.ModuleList(make() for _ in range(cfg.num_layers))
         self.drop = nn.Dropout(cfg.dropout)
 
-    def capabilities(self) -> Capabilities:
+    @classmethod
+    def capabilities_of(cls, cfg: Any) -> Capabilities:
         return Capabilities(family="recurrent", causal=True, stateful=True, streaming=True)
 
     def init_state(self, batch: int, device: torch.device | None = None) -> State:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -126,7 +126,8 @@ class Mamba(SequenceModel):
         self.blocks = nn.ModuleList(SelectiveSSM(cfg) for _ in range(cfg.num_layers))
         self.norm = nn.LayerNorm(cfg.d_model)
 
-    def capabilities(self) -> Capabilities:
+    @classmethod
+    def capabilities_of(cls, cfg: Any) -> Capabilities:
         return Capabilities(family="state-space", causal=True, stateful=True, streaming=True)
 
     def init_state(self, batch: int, device: torch.device | None = None) -> State:

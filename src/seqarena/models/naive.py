@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -27,7 +28,8 @@ class LastValue(SequenceModel):
         super().__init__()
         self.cfg, self.horizon = cfg, spec.horizon
 
-    def capabilities(self) -> Capabilities:
+    @classmethod
+    def capabilities_of(cls, cfg: Any) -> Capabilities:
         return Capabilities(family="baseline", kind="forecaster", trainable=False)
 
     def forward(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, None]:
@@ -59,7 +61,8 @@ class SeasonalNaive(SequenceModel):
         steps = torch.arange(spec.horizon)
         self.register_buffer("index", spec.lookback - self.period + steps % self.period, persistent=False)
 
-    def capabilities(self) -> Capabilities:
+    @classmethod
+    def capabilities_of(cls, cfg: Any) -> Capabilities:
         return Capabilities(family="baseline", kind="forecaster", trainable=False)
 
     def forward(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, None]:

@@ -86,8 +86,9 @@ class _Recurrent(SequenceModel):
             **extra,
         )
 
-    def capabilities(self) -> Capabilities:
-        bi = self.cfg.bidirectional
+    @classmethod
+    def capabilities_of(cls, cfg: Any) -> Capabilities:
+        bi = cfg.bidirectional
         return Capabilities(
             family="recurrent",
             causal=not bi,
@@ -95,7 +96,6 @@ class _Recurrent(SequenceModel):
             stateful=not bi,
             streaming=not bi,
             masks=True,
-            encdec=True,
         )
 
     def init_state(self, batch: int, device: torch.device | None = None) -> State:

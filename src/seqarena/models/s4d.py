@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -104,7 +105,8 @@ class S4D(SequenceModel):
         self.cfg = cfg
         self.blocks = nn.ModuleList(S4DBlock(cfg) for _ in range(cfg.num_layers))
 
-    def capabilities(self) -> Capabilities:
+    @classmethod
+    def capabilities_of(cls, cfg: Any) -> Capabilities:
         return Capabilities(family="state-space", causal=True, stateful=True, streaming=True)
 
     def init_state(self, batch: int, device: torch.device | None = None) -> State:

@@ -4,6 +4,7 @@ depthwise-separable. Stepping keeps, for each convolution, the last (kernel - 1)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -53,7 +54,8 @@ class TCN(SequenceModel):
         self.convs = nn.ModuleList(CausalConv(d, k, 2 ** (i // 2), sep) for i in range(2 * cfg.num_layers))
         self.drop = nn.Dropout(cfg.dropout)
 
-    def capabilities(self) -> Capabilities:
+    @classmethod
+    def capabilities_of(cls, cfg: Any) -> Capabilities:
         return Capabilities(family="convolution", causal=True, stateful=True, streaming=True)
 
     def init_state(self, batch: int, device: torch.device | None = None) -> State:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -82,11 +82,10 @@ class Transformer(SequenceModel):
     def mixer(self) -> nn.Module:
         return SoftmaxAttention(self.cfg.d_model, self.cfg.num_heads, self.cfg.dropout)
 
-    def capabilities(self) -> Capabilities:
-        c = self.cfg.causal
-        return Capabilities(
-            family="attention", causal=c, bidirectional=not c, stateful=c, masks=True, encdec=type(self) is Transformer
-        )
+    @classmethod
+    def capabilities_of(cls, cfg: Any) -> Capabilities:
+        c = cfg.causal
+        return Capabilities(family="attention", causal=c, bidirectional=not c, stateful=c, masks=True)
 
     def init_state(self, batch: int, device: torch.device | None = None) -> State:
         if not self.cfg.causal:
@@ -158,7 +157,8 @@ class LinearTransformer(Transformer):
     def mixer(self) -> nn.Module:
         return LinearAttention(self.cfg.d_model, self.cfg.num_heads, self.cfg.dropout, self.cfg.chunk)
 
-    def capabilities(self) -> Capabilities:
-        c = self.cfg.causal
+    @classmethod
+    def capabilities_of(cls, cfg: Any) -> Capabilities:
+        c = cfg.causal
         # a constant-size state, but it never forgets: trained and generated within a context window, not streamed
         return Capabilities(family="attention", causal=c, bidirectional=not c, stateful=c, masks=True)

@@ -1,4 +1,5 @@
-"""Arena plots as SVG text (matplotlib, Agg): quality vs cost, validation curves, predictions, cost bars, sweeps."""
+"""Arena plots as SVG text (matplotlib, Agg): quality vs cost, validation curves, cost bars, sweeps, and the
+sections tasks ask for by name (SECTIONS: forecasts against the truth, a confusion matrix)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,9 @@ def _finite(v: Any) -> bool:
     return isinstance(v, (int, float)) and math.isfinite(v)
 
 
-def pareto(board: list[dict[str, Any]], cost: str, cost_label: str, metric: str = "test_mse") -> str | None:
+def pareto(
+    board: list[dict[str, Any]], cost: str, cost_label: str, metric: str = "test_mse", higher: bool = False
+) -> str | None:
     pts = [b for b in board if _finite(b.get(cost)) and _finite(b.get(metric))]
     if not pts:
         return None
@@ -40,11 +43,11 @@ def pareto(board: list[dict[str, Any]], cost: str, cost_label: str, metric: str 
         err = b.get(f"{metric}_ci")
         ax.errorbar(b[cost], b[metric], yerr=err if _finite(err) else None, fmt="o", capsize=3)
         ax.annotate(b["label"], (b[cost], b[metric]), textcoords="offset points", xytext=(5, 4), fontsize=8)
-    front, best = [], math.inf
+    front, best, sign = [], math.inf, -1 if higher else 1
     for b in sorted(pts, key=lambda b: b[cost]):
-        if b[metric] < best:
+        if sign * b[metric] < best:
             front.append(b)
-            best = b[metric]
+            best = sign * b[metric]
     ax.step([b[cost] for b in front], [b[metric] for b in front], where="post", color="grey", lw=1, ls="--")
     if max(b[cost] for b in pts) > 20 * max(min(b[cost] for b in pts), 1e-9):
         ax.set_xscale(
@@ -52,16 +55,16 @@ def pareto(board: list[dict[str, Any]], cost: str, cost_label: str, metric: str 
             linthresh=max(min(b[cost] for b in pts if b[cost] > 0) if any(b[cost] > 0 for b in pts) else 1.0, 1e-3),
         )
     ax.set_xlabel(cost_label)
-    ax.set_ylabel(metric.replace("_", " ") + " (lower is better)")
+    ax.set_ylabel(metric.replace("_", " ") + (" (higher is better)" if higher else " (lower is better)"))
     ax.set_title(f"quality vs {cost_label} (dashed: Pareto front)")
     return _svg(fig)
 
 
-def curves(entries: list[dict[str, Any]]) -> str | None:
+def curves(entries: list[dict[str, Any]], loss_name: str = "loss") -> str | None:
     by_label: dict[str, list[list[float]]] = {}
     for e in entries:
         result = e["row"].get("result")
-        if e["row"]["status"] == "ok" and result and result["curve"]:
+        if e["row"]["status"] == "ok" and result and result["curve"] and _finite(result["curve"][0].get("val_loss")):
             by_label.setdefault(e["label"], []).append([c["val_loss"] for c in result["curve"]])
     if not by_label:
         return None
@@ -75,18 +78,20 @@ def curves(entries: list[dict[str, Any]]) -> str | None:
         (line,) = ax.plot(xs, mean, marker=".", label=label)
         ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.15)
     ax.set_xlabel("epoch")
-    ax.set_ylabel("validation loss (MSE)")
+    ax.set_ylabel(f"validation loss ({loss_name})")
     ax.set_title("validation curves (mean; band: min-max over seeds)")
     ax.legend(fontsize=7)
     return _svg(fig)
 
 
-def predictions(entries: list[dict[str, Any]]) -> str | None:
+def predictions(board: list[dict[str, Any]], entries: list[dict[str, Any]]) -> str | None:
+    """Forecasting: one-step forecasts over the first test windows, and the first window's whole horizon."""
     firsts: dict[str, dict[str, Any]] = {}
     for e in sorted(entries, key=lambda e: e["seed"]):
-        result = e["row"].get("result")
-        if e["row"]["status"] == "ok" and result and e["label"] not in firsts and result.get("predictions"):
-            firsts[e["label"]] = result["predictions"]
+        result = e["row"].get("result") or {}
+        pred = (result.get("extras") or {}).get("predictions") or result.get("predictions")  # older rows: top level
+        if e["row"]["status"] == "ok" and e["label"] not in firsts and pred:
+            firsts[e["label"]] = pred
     if not firsts:
         return None
     any_pred = next(iter(firsts.values()))
@@ -192,3 +197,6 @@ def attention_heatmap(item: dict[str, Any]) -> str:
     ax.set_ylabel("output")
     ax.set_title("attention over the source at each output step")
     return _svg(fig)
+
+
+SECTIONS = {"predictions": predictions, "confusion": confusion}  # a task's report sections (tasks/base.py)

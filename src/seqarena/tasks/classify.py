@@ -5,10 +5,9 @@ task.split_seed), so model selection never looks at test."""
 from __future__ import annotations
 
 import hashlib
-import json
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -17,24 +16,73 @@ from torch import nn
 
 from seqarena.config import RunConfig
 from seqarena.data import registry as datasets
-from seqarena.data.labelled import PAD, SPLITS, LabelledSet, assign_splits, load_labelled
-from seqarena.errors import ConfigError, DataError
-from seqarena.registry import get_model
-from seqarena.sizing import has_width, match_width
+from seqarena.data.labelled import LabelledSet, assign_splits, load_labelled
+from seqarena.errors import ConfigError, DataError, SeqarenaError
+from seqarena.registry import get_model, register_task
+from seqarena.sizing import solve_width
+from seqarena.splits import SPLITS
+from seqarena.tasks.base import COST, LATENCY, Column, Metric, Requires, Task
+from seqarena.tasks.classify_augment import time_warp, with_derivative
 from seqarena.tasks.classify_metrics import classification_metrics
-from seqarena.tasks.classify_model import ClassifyModel
+from seqarena.tasks.classify_model import ClassifyModel, collate
 
 DEFAULT_SHARES = [0.8, 0.1, 0.1]
 
 
-class ClassifyTask:
-    def __init__(self, cfg: RunConfig) -> None:
+@dataclass(kw_only=True)
+class ClassifyConfig:
+    name: Literal["classify"] = "classify"
+    data: str = "GunPoint"  # a UCR/UEA name, names, smnist/psmnist/smnist-rows, sfashion..., or a CSV/Parquet path
+    label: str | None = None  # tables: the label column (default "label")
+    id_column: str | None = None  # tables in long format: the column naming each row's sequence
+    pooling: Literal["last", "mean", "max", "attention"] = "mean"  # (B, T, D) -> (B, D) over the valid steps
+    patch: int = 1  # feed groups of this many steps as one input vector (PatchTST-style); shortens long sequences
+    derivative: bool = False  # add each channel's first differences as channels (shape changes stand out)
+    jitter: float = 0.0  # training augmentation: add Gaussian noise of this std (in standardised units) to each step
+    scaling: float = 0.0  # training augmentation: multiply each training sequence by 1 + N(0, scaling^2)
+    time_warp: float = 0.0  # training augmentation: smoothly stretch and squeeze time; the std of the log local
+    # speed at 4 knots (e.g. 0.2); the first and last valid steps stay in place
+    val_fraction: float = 0.2  # official train/test splits: the share of training cases held out for validation;
+    # 0: none, train on every training case and keep the epoch of lowest training loss (refit a chosen recipe)
+    split: list[float] | None = None  # no official split: train/val/test shares (default 0.8, 0.1, 0.1)
+    split_seed: int = 0  # the seed of the stratified split (kept apart from train.seed, so seeds share a split)
+    folds: int | None = None  # cross-validation: validate on fold `fold` of a stratified k-fold split of the
+    fold: int = 0  # non-test cases instead of val_fraction (`seqarena cv` runs every fold)
+    scale: Literal["standard", "none"] = "standard"  # standardise each channel with training statistics
+    max_length: int | None = None  # keep at most this many steps of each sequence (the first ones)
+    max_train: int | None = None  # keep a seeded random subset of this many training cases (e.g. sequential MNIST)
+
+
+ERROR_RATE = Metric("error_rate", "test error rate")
+
+
+@register_task("classify")
+class ClassifyTask(Task):
+    Config = ClassifyConfig
+    requires = Requires(masks=True)
+    metric = ERROR_RATE  # ranked on, lower is better; accuracy and macro-F1 are shown
+    quality = (ERROR_RATE, Metric("accuracy", "test accuracy", True), Metric("macro_f1", "test macro-F1", True))
+    columns = (
+        Column("test accuracy", "test_accuracy", 4, True),
+        Column("test macro-F1", "test_macro_f1", 4, True),
+        *COST,
+        *LATENCY,
+    )
+    references = {
+        "majority_accuracy": "always predicting the most frequent training class scores accuracy {value:.4f} on the "
+        "same test cases."
+    }
+    sections = ("confusion",)
+    loss_name = "cross-entropy"
+    cv_metrics = ("accuracy", "loss", "macro_f1")
+
+    def __init__(self, cfg: RunConfig, run_dir: Path | None = None) -> None:
         tc = cfg.task
         if datasets.is_path(tc.data) or tc.data.endswith((".parquet", ".tsv", ".ts")):
             tc = replace(tc, data=str(Path(tc.data).expanduser().resolve()))
         _check_options(tc)
         data = load_labelled(tc.data, tc.label, tc.id_column)
-        self.cfg, self.data, self.notes = cfg, data, []
+        self.data, self.notes = data, []
         self.tokens = data.vocab is not None
         seqs = [s[: tc.max_length] for s in data.seqs] if tc.max_length else data.seqs
         if not self.tokens:
@@ -77,12 +125,17 @@ class ClassifyTask:
         lengths = [len(s) for s in seqs]
         self.length_range = (min(lengths), max(lengths))
         self.data_sha256 = data.sha256
-        cfg.model = self.sized(cfg.model)
+        self.cfg = self.resolve(replace(cfg, task=tc))
+
+    def resolve(self, cfg: RunConfig) -> RunConfig:
+        model_cls = get_model(cfg.model.name)
+        self.check_model(model_cls, cfg.model)
         if not self.validates and cfg.train.patience is not None:
             raise ConfigError(
                 "task.val_fraction=0 leaves no validation split to stop early on; add --set train.patience=null "
                 "(the epoch with the lowest training loss is kept)"
             )
+        return solve_width(cfg, self.build_model)
 
     def _prepare(self, seq: np.ndarray) -> torch.Tensor:
         if self.tokens:
@@ -98,19 +151,13 @@ class ClassifyTask:
     def vocab_size(self) -> int | None:
         return len(self.data.vocab) + 2 if self.data.vocab is not None else None
 
-    def sized(self, model_cfg: Any) -> Any:
-        if not (has_width(model_cfg) and model_cfg.params):
-            return model_cfg
-        return match_width(model_cfg, lambda m: self._make(replace(self.cfg, model=m)), model_cfg.params)
-
-    def _make(self, cfg: RunConfig) -> ClassifyModel:
+    def build_model(self, cfg: RunConfig) -> ClassifyModel:
         return make_model(cfg, len(self.channels), len(self.classes), self.vocab_size())
 
-    def check_model(self, model_cfg: Any) -> None:
-        self._make(replace(self.cfg, model=self.sized(model_cfg)))
-
-    def build_model(self) -> ClassifyModel:
-        return self._make(self.cfg)
+    @classmethod
+    def load_model(cls, cfg: RunConfig, artifacts: dict[str, Any]) -> ClassifyModel:
+        vocab = len(artifacts["vocab"]) + 2 if artifacts["vocab"] is not None else None
+        return make_model(cfg, len(artifacts["channels"]), len(artifacts["classes"]), vocab)
 
     def n_train(self) -> int:
         return len(self.x["train"])
@@ -177,42 +224,47 @@ class ClassifyTask:
             "official_split": self.data.official is not None,
         }
 
-    def write_artifacts(self, run_dir: Path) -> None:
-        from seqarena.training.checkpoint import write_json
+    def profile(self, model: nn.Module, run_dir: Path, training: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Latency of classifying real test sequences at batch 1 and 64 (median and p95)."""
+        from seqarena.profile import timed
 
-        write_json(run_dir / "task.json", self.artifacts())
+        xs, out = self.x["test"], super().profile(model, run_dir, training)
+        model.eval()
+        for batch in (1, 64):
+            x, mask = collate([xs[i % len(xs)] for i in range(batch)])
+            with torch.inference_mode():
+                lat = timed(lambda x=x, mask=mask: model(x, mask), 30)
+            out[f"latency_b{batch}_ms"], out[f"latency_b{batch}_p95_ms"] = lat["median_ms"], lat["p95_ms"]
+        return out
 
     @classmethod
-    def for_run(cls, cfg: RunConfig, run_dir: Path) -> ClassifyTask:
-        return cls(cfg)
+    def predict(cls, run: Any, inputs: Path) -> tuple[Any, str]:
+        from seqarena.tasks.classify_predict import predict_file
 
-    @staticmethod
-    def load_model(cfg: RunConfig, run_dir: Path) -> tuple[ClassifyModel, dict[str, Any]]:
-        art = json.loads((run_dir / "task.json").read_text())
-        vocab = len(art["vocab"]) + 2 if art["vocab"] is not None else None
-        return make_model(cfg, len(art["channels"]), len(art["classes"]), vocab), art
+        result = predict_file(run.model, run.artifacts, inputs)
+        return result, f"labels for {len(result)} sequences"
 
-
-def collate(xs: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad a list of (T_i, C) or (T_i,) tensors: (B, T_max, C) or (B, T_max), and the (B, T_max) mask."""
-    lengths = torch.tensor([len(x) for x in xs])
-    x = nn.utils.rnn.pad_sequence(xs, batch_first=True, padding_value=PAD)
-    mask = torch.arange(x.shape[1])[None, :] < lengths[:, None]
-    return x, mask
+    @classmethod
+    def ensemble(cls, runs: list[Any], split: str, batch_size: int) -> dict[str, Any]:
+        """The average of the runs' class probabilities on a split (cross-validation bagging, as InceptionTime
+        averages 5 networks); each run sees the split through its own preprocessing."""
+        total, classes, target = None, None, None
+        for run in runs:
+            task = cls(run.config, run.run_dir)
+            if classes is not None and task.classes != classes:
+                raise SeqarenaError(f"{run.run_dir} learnt other classes than the first run; cannot average them")
+            classes, target = task.classes, task.y[split]
+            probs = task.predict_proba(run.model, task.x[split], batch_size, torch.device("cpu"))  # (N, K)
+            total = probs if total is None else total + probs
+        assert total is not None and classes is not None and target is not None
+        return {**classification_metrics(total / len(runs), target, classes), "members": len(runs)}
 
 
 def make_model(cfg: RunConfig, in_dim: int, n_classes: int, vocab_size: int | None) -> ClassifyModel:
-    cls = get_model(cfg.model.name)
-    if cls.kind != "backbone":
-        raise ConfigError(f"model '{cfg.model.name}' is a {cls.kind}; classification needs a sequence backbone")
-    net = cls(cfg.model)
-    cap = net.capabilities()
-    if not cap.causal and not cap.masks:
-        raise ConfigError(
-            f"model '{cfg.model.name}' is not causal and cannot mask padding, so it cannot classify variable-length "
-            f"batches"
-        )
-    return ClassifyModel(net, in_dim, n_classes, cfg.task.pooling, vocab_size, cfg.task.patch)
+    net = get_model(cfg.model.name)(cfg.model)
+    model = ClassifyModel(net, in_dim, n_classes, cfg.task.pooling, vocab_size, cfg.task.patch)
+    model.grad_checkpointing = cfg.train.grad_checkpointing
+    return model
 
 
 def _check_options(tc: Any) -> None:
@@ -246,59 +298,4 @@ def _channel_stats(steps: np.ndarray | None, scale: str, channels: int) -> tuple
     return mean, np.where(std > 1e-8, std, 1.0).astype(np.float32)
 
 
-def time_warp(
-    x: torch.Tensor, mask: torch.Tensor, strength: float, generator: torch.Generator, knots: int = 4
-) -> torch.Tensor:
-    """Resample each sequence of a right-padded batch (B, T, C) along a smooth random time warp.
-
-    The local speed is exp of a piecewise-linear curve through `knots` N(0, strength^2) values; the warped clock
-    is its running sum rescaled so the first and last valid steps map to themselves, and each output step linearly
-    interpolates the input at its warped position. Padding (mask False) stays zero.
-    """
-    b, t, _ = x.shape
-    if t < 2:
-        return x
-    last = (mask.sum(1) - 1).clamp_min(0)  # (B,) index of the last valid step
-    span = last.clamp_min(1).to(x.dtype)  # (B,) valid intervals
-    log_speed = strength * torch.randn(b, knots, generator=generator).to(x.dtype)  # (B, K)
-    u = (torch.arange(t - 1, dtype=x.dtype)[None, :] + 0.5) / span[:, None]  # (B, T-1) interval centre in [0, 1]
-    at = u.clamp(0, 1) * (knots - 1)
-    lo = at.floor().long().clamp(max=knots - 2)  # (B, T-1)
-    frac = at - lo
-    curve = log_speed.gather(1, lo) * (1 - frac) + log_speed.gather(1, lo + 1) * frac  # (B, T-1)
-    valid = torch.arange(t - 1)[None, :] < last[:, None]  # (B, T-1) intervals inside the sequence
-    speed = curve.exp() * valid
-    clock = torch.cat([speed.new_zeros(b, 1), speed.cumsum(1)], 1)  # (B, T)
-    total = clock.gather(1, last[:, None]).clamp_min(1e-6)  # (B, 1)
-    pos = (clock / total * span[:, None]).clamp(max=span[:, None])  # (B, T) warped positions in [0, L-1]
-    i0 = pos.floor().long()
-    i1 = torch.minimum(i0 + 1, last[:, None])
-    w = (pos - i0).unsqueeze(-1)  # (B, T, 1)
-    left = x.gather(1, i0.unsqueeze(-1).expand_as(x))  # (B, T, C)
-    right = x.gather(1, i1.unsqueeze(-1).expand_as(x))
-    out = left * (1 - w) + right * w
-    return out * mask.unsqueeze(-1)
-
-
-def with_derivative(seq: np.ndarray) -> np.ndarray:
-    """(T, C) -> (T, 2C): the values and their first differences (0 at the first step)."""
-    return np.concatenate([seq, np.diff(seq, axis=0, prepend=seq[:1])], axis=1)
-
-
-def prepare_inputs(seqs: list[np.ndarray], art: dict[str, Any]) -> list[torch.Tensor]:
-    """New sequences as a finished run saw its training data (truncated, derivatives added, scaled)."""
-    limit = art["max_length"]
-    if art["vocab"] is not None:
-        return [torch.from_numpy(s[:limit] if limit else s) for s in seqs]
-    mean, std = np.array(art["mean"], np.float32), np.array(art["std"], np.float32)
-    out = []
-    for s in seqs:
-        s = s[:limit] if limit else s
-        s = with_derivative(s) if art.get("derivative") else s
-        if s.shape[1] != len(mean):
-            raise DataError(f"sequences have {s.shape[1]} channels; the run was trained on {len(mean)}")
-        out.append(torch.from_numpy((s - mean) / std).float())
-    return out
-
-
-__all__ = ["ClassifyTask", "LabelledSet", "collate", "prepare_inputs"]
+__all__ = ["ClassifyTask", "LabelledSet", "collate", "time_warp"]

@@ -1,4 +1,5 @@
-"""A sequence classifier around any backbone: input layer -> backbone -> pooling over the valid steps -> classes.
+"""A sequence classifier around any backbone: input layer -> backbone -> pooling over the valid steps -> classes;
+`collate` pads a list of sequences into a batch and its mask.
 
 Batches are right-padded. A causal backbone needs no mask (its outputs at valid steps never see the padding after
 them); a non-causal one (bidirectional RNN, Transformer encoder) gets the mask and honours it (packed sequences,
@@ -9,9 +10,20 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
+from seqarena.data.labelled import PAD
 from seqarena.errors import ConfigError
 from seqarena.models.base import SequenceModel
+
+
+def collate(xs: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad a list of (T_i, C) or (T_i,) tensors: (B, T_max, C) or (B, T_max), and the (B, T_max) mask."""
+    lengths = torch.tensor([len(x) for x in xs])
+    x = nn.utils.rnn.pad_sequence(xs, batch_first=True, padding_value=PAD)
+    mask = torch.arange(x.shape[1])[None, :] < lengths[:, None]
+    return x, mask
+
 
 POOLINGS = ("last", "mean", "max", "attention")
 
@@ -76,10 +88,11 @@ class ClassifyModel(nn.Module):
         if self.patch > 1:
             x, mask = patches(x, mask, self.patch)  # (B, T / P, P * C), (B, T / P)
         z = self.embed(x)  # (B, T, D)
-        if self.needs_mask:
-            h, _ = self.net(z, mask=mask)
+        extra = {"mask": mask} if self.needs_mask else {}
+        if self.grad_checkpointing and self.training:  # recompute the backbone in backward: less memory
+            h = checkpoint(lambda v: self.net(v, **extra)[0], z, use_reentrant=False)
         else:
-            h, _ = self.net(z)
+            h, _ = self.net(z, **extra)  # (B, T, D)
         scores = self.score(h).squeeze(-1) if self.score is not None else None  # (B, T)
         return pool(h, mask, self.pooling, scores)
 

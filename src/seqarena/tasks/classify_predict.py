@@ -14,7 +14,8 @@ from seqarena.data.labelled import encode_chars
 from seqarena.data.tables import read_table, table_sequences
 from seqarena.data.ucr import read_ts
 from seqarena.errors import DataError
-from seqarena.tasks.classify import collate, prepare_inputs
+from seqarena.tasks.classify_augment import with_derivative
+from seqarena.tasks.classify_model import collate
 
 BATCH = 256
 
@@ -58,3 +59,19 @@ def predict_file(model: torch.nn.Module, art: dict[str, Any], path: Path) -> pd.
     for k, c in enumerate(classes):
         frame[f"p_{c}"] = np.round(p[:, k], 6)
     return frame
+
+
+def prepare_inputs(seqs: list[np.ndarray], art: dict[str, Any]) -> list[torch.Tensor]:
+    """New sequences as a finished run saw its training data (truncated, derivatives added, scaled)."""
+    limit = art["max_length"]
+    if art["vocab"] is not None:
+        return [torch.from_numpy(s[:limit] if limit else s) for s in seqs]
+    mean, std = np.array(art["mean"], np.float32), np.array(art["std"], np.float32)
+    out = []
+    for s in seqs:
+        s = s[:limit] if limit else s
+        s = with_derivative(s) if art.get("derivative") else s
+        if s.shape[1] != len(mean):
+            raise DataError(f"sequences have {s.shape[1]} channels; the run was trained on {len(mean)}")
+        out.append(torch.from_numpy((s - mean) / std).float())
+    return out

@@ -90,7 +90,7 @@ def generate(
     s.check()
     model.eval()
     cap = model.capabilities()
-    if "lm" not in cap.tasks:
+    if cap.kind != "backbone" or not cap.causal:
         raise ConfigError(f"model '{model.net.name}' cannot generate: it is not causal (it sees the future)")
     use_cache = s.use_cache and cap.stateful
     window = None if cap.streaming else max(context, 2)

@@ -10,62 +10,137 @@ hybrids) train on shuffled blocks of `block_size` tokens and evaluate on disjoin
 from __future__ import annotations
 
 import hashlib
-import json
 import math
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
 from seqarena.config import RunConfig
 from seqarena.data import registry as datasets
-from seqarena.data.text import SPLITS, load_corpus
+from seqarena.data.text import load_corpus
 from seqarena.data.tokenizers import Tokenizer, from_json, train_tokenizer
-from seqarena.errors import ConfigError, DataError
+from seqarena.errors import ConfigError, DataError, SeqarenaError
+from seqarena.files import read_json, write_json
 from seqarena.models.base import detach_state
-from seqarena.registry import get_model
-from seqarena.sizing import has_width, match_width
+from seqarena.registry import get_model, register_task
+from seqarena.sizing import solve_width
+from seqarena.splits import SPLITS
+from seqarena.tasks.base import Column, Metric, Requires, Task, refuse_unless_default
 from seqarena.tasks.lm_model import LMModel
 
 ADAPTIVE_FROM = 20_000  # head=auto: an adaptive softmax from this vocabulary size
 STREAM_WINDOW = 512  # evaluation window of a carried-state stream (any length gives the same result)
+GEN_TOKENS = 200  # the arena's generation profile: new tokens per sample
 
 
-class LMTask:
-    def __init__(self, cfg: RunConfig, tokenizer: Tokenizer | None = None) -> None:
+@dataclass(kw_only=True)
+class LMConfig:
+    name: Literal["lm"] = "lm"
+    data: str = "tinyshakespeare"  # a registered corpus, or a path to a text file or a folder of .txt files
+    tokenizer: Literal["char", "byte", "word", "bpe"] | None = None  # None: the corpus default (else char)
+    vocab_size: int | None = None  # bpe: the vocabulary to learn (default 8000); word: keep the most frequent
+    min_freq: int = 1  # word: rarer words become <unk>
+    block_size: int = 128  # context length of a training window (truncated-BPTT length for recurrent models)
+    batching: Literal["auto", "stream", "blocks"] = "auto"  # auto: stream (TBPTT) for streaming models, else blocks
+    head: Literal["auto", "full", "adaptive"] = "auto"  # auto: adaptive softmax from 20k tokens of vocabulary
+    cutoffs: list[int] | None = None  # adaptive softmax cluster bounds (default: vocab/16, vocab/4)
+    tie_weights: bool = False  # share the input embedding with the output layer (also `model.tie_weights`)
+    eval_stride: int | None = None  # blocks models: score sliding windows with this stride (None: disjoint blocks)
+    split: list[float] | None = None  # user corpora: train/val/test shares (default 0.9, 0.05, 0.05)
+    encoding: str = "utf-8"
+
+
+PPL = Metric("ppl", "test perplexity")
+
+
+@register_task("lm")
+class LMTask(Task):
+    Config = LMConfig
+    requires = Requires(causal=True)
+    metric = PPL
+    quality = (PPL, Metric("bpc", "test bits per character"))
+    columns = (
+        Column("test ppl", "test_ppl", 3, True),
+        Column("test bpc", "test_bpc", 4, True),
+        Column("params", "params", 0),
+        Column("train s", "train_seconds", 1),
+        Column("train tokens/s", "train_tokens_per_s", 0),
+        Column("to best s", "time_to_best", 1),
+        Column("gen tokens/s", "gen_tokens_per_s", 0),
+        Column("repetition", "repetition_rate", 3),
+        Column("distinct-2", "distinct_2", 3),
+        Column("copied 4-grams", "copy_rate", 3),
+    )
+    references = {
+        "unigram_ppl": "a unigram model (training-split token frequencies) scores perplexity {value:.2f} on the same "
+        "test tokens."
+    }
+    loss_name = "cross-entropy (nats/token)"
+    adopts = ("tie_weights",)  # the embedding and output layer belong to the task; accept the common spelling
+
+    def __init__(self, cfg: RunConfig, run_dir: Path | None = None) -> None:
+        self.notes = []
         tc = cfg.task
         if datasets.is_path(tc.data) or Path(tc.data).expanduser().is_dir():
             tc = replace(tc, data=str(Path(tc.data).expanduser().resolve()))
         if tc.block_size < 1:
             raise ConfigError(f"task.block_size={tc.block_size} must be >= 1")
         corpus = load_corpus(tc.data, tc.encoding, tc.split)
-        kind = tc.tokenizer or corpus.default_tokenizer
-        self.tokenizer = tokenizer or train_tokenizer(kind, corpus.texts["train"], tc.vocab_size, tc.min_freq)
+        self.kind = tc.tokenizer or corpus.default_tokenizer
+        if run_dir is not None:
+            self.tokenizer = load_tokenizer(run_dir)
+        else:
+            self.tokenizer = train_tokenizer(self.kind, corpus.texts["train"], tc.vocab_size, tc.min_freq)
+        self.train_text = corpus.texts["train"]
         self.ids = {s: torch.from_numpy(self.tokenizer.encode_corpus(corpus.texts[s])) for s in SPLITS}
         self.chars = {s: len(corpus.texts[s]) for s in SPLITS}
         for split in SPLITS:
             if len(self.ids[split]) < 2:
                 raise DataError(f"the {split} split of {tc.data} has fewer than 2 tokens; give more text")
         V = self.tokenizer.vocab_size
-        batching = _batching(tc.batching, cfg.model)
-        head = tc.head if tc.head != "auto" else ("adaptive" if V >= ADAPTIVE_FROM and not tc.tie_weights else "full")
-        cutoffs = (tc.cutoffs or [max(V // 16, 1), max(V // 4, 2)]) if head == "adaptive" else None
-        if cutoffs is not None and (sorted(set(cutoffs)) != cutoffs or cutoffs[0] < 1 or cutoffs[-1] >= V):
-            raise ConfigError(f"task.cutoffs={cutoffs} must increase strictly within 1..{V - 1} (the vocabulary)")
-        self.requested_batching = tc.batching
-        cfg.task = tc = replace(tc, tokenizer=kind, batching=batching, head=head, cutoffs=cutoffs)
-        self.cfg, self.batch_size, self.carry = cfg, cfg.train.batch_size, None
-        self.stream = batching == "stream"
-        self.windows = self._count_windows(len(self.ids["train"]))
         counts = torch.bincount(self.ids["train"], minlength=V)
         self.rank = torch.empty(V, dtype=torch.long)
         self.rank[torch.argsort(-counts, stable=True)] = torch.arange(V)
         self.unigram_logp = ((counts + 1).double() / (counts.sum() + V)).log()  # (V,)
         self.data_sha256 = corpus.sha256
         self.test_is_val = corpus.test_is_val
-        cfg.model = self.sized(cfg.model)
+        self.cfg = cfg = self.resolve(replace(cfg, task=tc))
+        self.batch_size, self.carry = cfg.train.batch_size, None
+        self.stream = cfg.task.batching == "stream"
+        self.windows = self._count_windows(len(self.ids["train"]))
+
+    @classmethod
+    def model_defaults(cls, model_cls: type) -> dict[str, Any]:
+        """A language model must not see the next token: backbones with a `causal` option default to it."""
+        return {"causal": True} if "causal" in {f.name for f in fields(model_cls.Config)} else {}
+
+    def resolve(self, cfg: RunConfig) -> RunConfig:
+        tc, V = cfg.task, self.tokenizer.vocab_size
+        model_cls = get_model(cfg.model.name)
+        self.check_model(model_cls, cfg.model)
+        batching = _batching(tc.batching, model_cls, cfg.model)
+        head = tc.head if tc.head != "auto" else ("adaptive" if V >= ADAPTIVE_FROM and not tc.tie_weights else "full")
+        cutoffs = (tc.cutoffs or [max(V // 16, 1), max(V // 4, 2)]) if head == "adaptive" else None
+        if head != "adaptive":
+            refuse_unless_default(tc, "task.cutoffs", "they bound the clusters of an adaptive softmax (task.head)")
+        if cutoffs is not None and (sorted(set(cutoffs)) != cutoffs or cutoffs[0] < 1 or cutoffs[-1] >= V):
+            raise ConfigError(f"task.cutoffs={cutoffs} must increase strictly within 1..{V - 1} (the vocabulary)")
+        if batching == "stream":
+            refuse_unless_default(tc, "task.eval_stride", "a streaming model carries its state through the whole split")
+        tc = replace(tc, tokenizer=self.kind, batching=batching, head=head, cutoffs=cutoffs)
+        return solve_width(replace(cfg, task=tc), self.build_model)
+
+    def build_model(self, cfg: RunConfig) -> LMModel:
+        return make_model(cfg, self.rank)
+
+    @classmethod
+    def load_model(cls, cfg: RunConfig, artifacts: dict[str, Any]) -> LMModel:
+        rank = artifacts.get("rank")
+        return make_model(cfg, torch.tensor(rank) if rank else torch.arange(artifacts["vocab_size"]))
 
     def _count_windows(self, n: int) -> int:
         T, B = self.cfg.task.block_size, self.batch_size
@@ -80,20 +155,6 @@ class LMTask:
 
     def values_checksum(self) -> str:
         return hashlib.sha256(self.ids["train"].numpy().tobytes()).hexdigest()
-
-    def sized(self, model_cfg: Any) -> Any:
-        if not (has_width(model_cfg) and model_cfg.params):
-            return model_cfg
-        return match_width(model_cfg, lambda m: make_model(replace(self.cfg, model=m), self.rank), model_cfg.params)
-
-    def check_model(self, model_cfg: Any) -> None:
-        """Build (and size) this model for the task, so a bad option fails before any training."""
-        raw = replace(self.cfg.task, batching=self.requested_batching)
-        cfg = replace(self.cfg, task=replace(raw, batching=_batching(raw.batching, model_cfg)))
-        make_model(replace(cfg, model=self.sized(model_cfg)), self.rank)
-
-    def build_model(self) -> LMModel:
-        return make_model(self.cfg, self.rank)
 
     def n_train(self) -> int:
         return self.windows * (self.batch_size if self.stream else 1)
@@ -167,32 +228,77 @@ class LMTask:
             "context": self.context(),
             "test_is_val": self.test_is_val,
             "splits": {s: {"tokens": len(self.ids[s]), "chars": self.chars[s]} for s in SPLITS},
+            # the adaptive softmax orders tokens by training frequency; loading must not recount the corpus
+            "rank": self.rank.tolist() if tc.head == "adaptive" else None,
         }
 
-    def write_artifacts(self, run_dir: Path) -> None:
-        from seqarena.training.checkpoint import write_json
-
+    def save_artifacts(self, run_dir: Path) -> None:
         write_json(run_dir / "tokenizer.json", self.tokenizer.to_json())
-        write_json(run_dir / "task.json", self.artifacts())
+        super().save_artifacts(run_dir)
 
     @classmethod
-    def for_run(cls, cfg: RunConfig, run_dir: Path) -> LMTask:
-        """The task of a finished run, with the tokenizer it was trained with."""
-        return cls(cfg, load_tokenizer(run_dir))
+    def load_artifacts(cls, run_dir: Path) -> dict[str, Any]:
+        return {**super().load_artifacts(run_dir), "tokenizer_obj": load_tokenizer(run_dir)}
 
-    @staticmethod
-    def load_model(cfg: RunConfig, run_dir: Path) -> tuple[LMModel, dict[str, Any]]:
-        art = json.loads((run_dir / "task.json").read_text())
-        model = make_model(cfg, torch.arange(art["vocab_size"]))
-        return model, {**art, "tokenizer_obj": load_tokenizer(run_dir)}
+    def profile(self, model: nn.Module, run_dir: Path, training: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Generation speed (200 new tokens, batch 1, cache on), repetition and diversity of 4 seeded samples, and
+        the share of their word 4-grams copied from the training text."""
+        from seqarena.tasks.generate import Sampling, generate_text
+        from seqarena.tasks.lm_metrics import NgramIndex, generation_metrics
+
+        block = self.cfg.task.block_size
+        _, speed = generate_text(model, self.tokenizer, "", Sampling(max_new_tokens=GEN_TOKENS, temperature=0), block)
+        sampling = Sampling(max_new_tokens=GEN_TOKENS, top_k=40, seed=0)
+        texts, _ = generate_text(model, self.tokenizer, "", sampling, block, num_samples=4)
+        per_sample = (training or {}).get("samples_per_s")
+        return {
+            **super().profile(model, run_dir, training),
+            "train_tokens_per_s": per_sample * block if per_sample else None,  # a sample is one window of tokens
+            "gen_tokens_per_s": speed.tokens_per_s,
+            "gen_ms_per_token": 1e3 / max(speed.tokens_per_s, 1e-9),
+            **generation_metrics(texts, NgramIndex(self.train_text, 4)),
+            "extras": {"samples": [t[:300] for t in texts]},
+        }
+
+    @classmethod
+    def generate(
+        cls,
+        run: Any,
+        prompt: str = "",
+        *,
+        num_samples: int = 1,
+        stop: list[str] | None = None,
+        on_text: Callable[[str], None] | None = None,
+        **sampling: Any,
+    ) -> dict[str, Any]:
+        """Sample text from a finished run: the samples, speed (tokens/s, words/s, threads) and repetition and
+        diversity metrics. `sampling` takes the fields of seqarena.tasks.generate.Sampling."""
+        from seqarena.tasks.generate import Sampling, generate_text
+        from seqarena.tasks.lm_metrics import generation_metrics
+
+        if num_samples < 1:
+            raise SeqarenaError("--num-samples must be >= 1")
+        art = run.artifacts
+        texts, gen = generate_text(
+            run.model, art["tokenizer_obj"], prompt, Sampling(**sampling), art["block_size"], num_samples, stop, on_text
+        )
+        words = sum(len(t.split()) for t in texts)
+        return {
+            "samples": texts,
+            "new_tokens": gen.new_tokens,
+            "batch": gen.batch,
+            "seconds": round(gen.seconds, 4),
+            "tokens_per_s": round(gen.tokens_per_s, 2),
+            "words_per_s": round(words / max(gen.seconds, 1e-9), 2),
+            "threads": gen.threads,
+            "kv_cache": gen.cache,
+            **{k: round(v, 4) for k, v in generation_metrics(texts).items()},
+        }
 
 
-def _batching(requested: str, model_cfg: Any) -> str:
-    """stream or blocks for this model; refuses models that cannot be language models."""
-    cap = get_model(model_cfg.name)(model_cfg).capabilities()
-    if "lm" not in cap.tasks:
-        why = "bidirectional: it would see the next token" if cap.bidirectional else "not a causal backbone"
-        raise ConfigError(f"model '{model_cfg.name}' cannot be a language model ({why})")
+def _batching(requested: str, model_cls: type, model_cfg: Any) -> str:
+    """stream or blocks for this model."""
+    cap = model_cls.capabilities_of(model_cfg)
     batching = requested if requested != "auto" else ("stream" if cap.streaming else "blocks")
     if batching == "stream" and not cap.streaming:
         raise ConfigError(
@@ -206,13 +312,15 @@ def load_tokenizer(run_dir: Path) -> Tokenizer:
     path = run_dir / "tokenizer.json"
     if not path.is_file():
         raise DataError(f"{run_dir} has no tokenizer.json; it is not a finished language-model run")
-    return from_json(json.loads(path.read_text(encoding="utf-8")))
+    return from_json(read_json(path))
 
 
 def make_model(cfg: RunConfig, rank: torch.Tensor) -> LMModel:
     tc = cfg.task
     net = get_model(cfg.model.name)(cfg.model)
-    return LMModel(net, len(rank), tc.head, tc.cutoffs or [], tc.tie_weights, rank)
+    model = LMModel(net, len(rank), tc.head, tc.cutoffs or [], tc.tie_weights, rank)
+    model.grad_checkpointing = cfg.train.grad_checkpointing
+    return model
 
 
 def stream_nll(model: LMModel, ids: torch.Tensor, window: int) -> float:

@@ -10,24 +10,41 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import time
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from seqarena.config import RunConfig
-from seqarena.data.pairs import SPLITS, load_pairs, normalise
-from seqarena.errors import ConfigError
-from seqarena.models.encdec import RecurrentEncDec, TransformerEncDec
-from seqarena.models.rnn import _Recurrent
-from seqarena.models.transformer import Transformer
-from seqarena.registry import get_model
-from seqarena.sizing import has_width, match_width
+from seqarena.data.pairs import load_pairs, normalise
+from seqarena.errors import ConfigError, SeqarenaError
+from seqarena.registry import encdec_names, get_encdec, get_model, register_task
+from seqarena.sizing import solve_width
+from seqarena.splits import SPLITS
+from seqarena.tasks.base import COST, Column, Metric, Requires, Task, refuse_unless_default
 from seqarena.tasks.decode import beam_search, greedy
+
+
+@dataclass(kw_only=True)
+class Seq2SeqConfig:
+    name: Literal["seq2seq"] = "seq2seq"
+    data: str = "eng-fra"  # eng-fra, multi30k, synthetic-reverse/-sort/-dates, or a tab-separated pair file
+    data_args: dict[str, Any] = field(default_factory=dict)  # synthetic tasks: n, length, seed
+    source: str | None = None  # language codes: eng-fra en/fr (default en -> fr), multi30k de/en/fr (de -> en)
+    target: str | None = None
+    tokenizer: Literal["word", "char"] | None = None  # None: word for text, char for the synthetic tasks
+    min_freq: int = 1  # rarer units become <unk>
+    attention: Literal["none", "bahdanau", "luong"] = "bahdanau"  # recurrent models (also `model.attention`)
+    beam: int = 1  # test decoding: 1 = greedy, else beam search of this width
+    length_penalty: float = 0.6  # beam search: GNMT alpha (0: none)
+    max_decode: int | None = None  # longest output; None: the longest training target + 8
+    label_smoothing: float = 0.0
+
 
 SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>")
 PAD, BOS, EOS, UNK = range(4)
@@ -59,45 +76,80 @@ def split_units(text: str, unit: str) -> list[str]:
     return text.split() if unit == "word" else list(text)
 
 
-class Seq2SeqTask:
-    def __init__(self, cfg: RunConfig, vocabs: tuple[Vocab, Vocab] | None = None) -> None:
+BLEU = Metric("bleu", "test BLEU", True)
+
+
+@register_task("seq2seq")
+class Seq2SeqTask(Task):
+    Config = Seq2SeqConfig
+    requires = Requires(encdec=True)
+    metric = BLEU
+    quality = (BLEU, Metric("chrf", "test chrF", True), Metric("exact_match", "test exact match", True))
+    columns = (
+        Column("test BLEU", "test_bleu", 2, True),
+        Column("test chrF", "test_chrf", 2, True),
+        *COST,
+        Column("translate b1 ms", "latency_b1_ms", 2),
+    )
+    references = {"copy_bleu": "copying the source sentence scores BLEU {value:.2f} on the same test pairs."}
+    loss_name = "cross-entropy (nats/token)"
+    adopts = ("attention",)  # the decoder's attention belongs to the task
+
+    def __init__(self, cfg: RunConfig, run_dir: Path | None = None) -> None:
+        self.notes = []
         tc = cfg.task
         if tc.beam < 1:
             raise ConfigError(f"task.beam={tc.beam} must be >= 1 (1 = greedy)")
         pairs = load_pairs(tc.data, tc.data_args, tc.source, tc.target)
-        unit = tc.tokenizer or pairs.tokenizer
+        self.unit = tc.tokenizer or pairs.tokenizer
         src_train, tgt_train = pairs.splits["train"]
-        if vocabs is None:
-            vocabs = (Vocab.build(src_train, unit, tc.min_freq), Vocab.build(tgt_train, unit, tc.min_freq))
-        self.src_vocab, self.tgt_vocab = vocabs
+        if run_dir is not None:
+            art = self.load_artifacts(run_dir)
+            self.src_vocab, self.tgt_vocab = Vocab(art["src_vocab"], art["unit"]), Vocab(art["tgt_vocab"], art["unit"])
+        else:
+            self.src_vocab = Vocab.build(src_train, self.unit, tc.min_freq)
+            self.tgt_vocab = Vocab.build(tgt_train, self.unit, tc.min_freq)
         self.texts = pairs.splits
         self.ids = {
             s: ([torch.tensor(self.src_vocab.encode(x) or [UNK]) for x in pairs.splits[s][0]],
                 [torch.tensor([BOS, *self.tgt_vocab.encode(y), EOS]) for y in pairs.splits[s][1]])
             for s in SPLITS
         }  # fmt: skip
-        longest = max(len(t) for t in self.ids["train"][1])
-        self.max_decode = tc.max_decode or longest + 8
-        cfg.task = replace(tc, tokenizer=unit, max_decode=self.max_decode)
-        self.cfg, self.name, self.data_sha256 = cfg, pairs.name, pairs.sha256
-        cfg.model = self.sized(cfg.model)
+        self.longest = max(len(t) for t in self.ids["train"][1])
+        self.data_name, self.data_sha256 = pairs.name, pairs.sha256
+        self.cfg = self.resolve(cfg)
+        self.max_decode = self.cfg.task.max_decode
+
+    def resolve(self, cfg: RunConfig) -> RunConfig:
+        tc = cfg.task
+        self.check_model(get_model(cfg.model.name), cfg.model)
+        form = get_encdec(cfg.model.name)
+        if not form.attention:
+            why = f"model '{cfg.model.name}' attends to the source with its own cross-attention"
+            refuse_unless_default(tc, "task.attention", why)
+        refuse_unless_default(
+            cfg.train, "train.grad_checkpointing", "the encoder-decoders do not checkpoint yet; remove the option"
+        )
+        tc = replace(tc, tokenizer=self.unit, max_decode=tc.max_decode or self.longest + 8)
+        return solve_width(replace(cfg, task=tc), self.build_model)
+
+    @classmethod
+    def check_model(cls, model_cls: type, model_cfg: Any) -> None:
+        if get_encdec(model_cls.name) is None:
+            raise ConfigError(
+                f"model '{model_cls.name}' has no encoder-decoder form yet; seq2seq takes {', '.join(encdec_names())}"
+            )
+        super().check_model(model_cls, model_cfg)
 
     def values_checksum(self) -> str:
         return hashlib.sha256(json.dumps(self.texts["train"]).encode()).hexdigest()
 
-    def sized(self, model_cfg: Any) -> Any:
-        if not (has_width(model_cfg) and model_cfg.params):
-            return model_cfg
-        return match_width(model_cfg, self._make, model_cfg.params)
+    def build_model(self, cfg: RunConfig) -> nn.Module:
+        return make_model(cfg, len(self.src_vocab.tokens), len(self.tgt_vocab.tokens))
 
-    def _make(self, model_cfg: Any) -> nn.Module:
-        return make_model(replace(self.cfg, model=model_cfg), len(self.src_vocab.tokens), len(self.tgt_vocab.tokens))
-
-    def check_model(self, model_cfg: Any) -> None:
-        self._make(self.sized(model_cfg))
-
-    def build_model(self) -> nn.Module:
-        return self._make(self.cfg.model)
+    @classmethod
+    def load_model(cls, cfg: RunConfig, artifacts: dict[str, Any]) -> nn.Module:
+        return make_model(cfg, len(artifacts["src_vocab"]), len(artifacts["tgt_vocab"]))
 
     def n_train(self) -> int:
         return len(self.ids["train"][0])
@@ -170,7 +222,7 @@ class Seq2SeqTask:
 
     def artifacts(self) -> dict[str, Any]:
         return {
-            "data": self.name,
+            "data": self.data_name,
             "unit": self.src_vocab.unit,
             "src_vocab": self.src_vocab.tokens,
             "tgt_vocab": self.tgt_vocab.tokens,
@@ -178,20 +230,42 @@ class Seq2SeqTask:
             "splits": {s: len(self.ids[s][0]) for s in SPLITS},
         }
 
-    def write_artifacts(self, run_dir: Path) -> None:
-        from seqarena.training.checkpoint import write_json
+    def profile(self, model: nn.Module, run_dir: Path, training: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Milliseconds to translate one test sentence (greedy, batch 1) and 64 at once."""
+        from seqarena.profile import timed
 
-        write_json(run_dir / "task.json", self.artifacts())
+        srcs, out = self.ids["test"][0], super().profile(model, run_dir, training)
+        model.eval()
+        for batch in (1, 64):
+            take = [srcs[i % len(srcs)] for i in range(batch)]
+            lat = timed(lambda take=take, b=batch: self.translate_ids(model, take, 1, b), 10, warmup=2)
+            out[f"latency_b{batch}_ms"], out[f"latency_b{batch}_p95_ms"] = lat["median_ms"], lat["p95_ms"]
+        return out
 
     @classmethod
-    def for_run(cls, cfg: RunConfig, run_dir: Path) -> Seq2SeqTask:
-        art = json.loads((run_dir / "task.json").read_text())
-        return cls(cfg, (Vocab(art["src_vocab"], art["unit"]), Vocab(art["tgt_vocab"], art["unit"])))
-
-    @staticmethod
-    def load_model(cfg: RunConfig, run_dir: Path) -> tuple[nn.Module, dict[str, Any]]:
-        art = json.loads((run_dir / "task.json").read_text())
-        return make_model(cfg, len(art["src_vocab"]), len(art["tgt_vocab"])), art
+    def translate(cls, run: Any, texts: list[str], *, beam: int | None = None, attention: bool = False) -> dict:
+        """Translate sentences with a finished run: outputs and speed; with `attention` (greedy only), the first
+        sentence's attention over the source ({"source", "output", "weights" (T, S)}) for a heatmap."""
+        if not texts:
+            raise SeqarenaError("nothing to translate: give a sentence or lines on stdin")
+        beam = run.config.task.beam if beam is None else beam
+        if beam < 1:
+            raise SeqarenaError("--beam must be >= 1 (1 = greedy)")
+        if attention and beam != 1:
+            raise SeqarenaError("--plot shows greedy decoding's attention; use it with --beam 1")
+        started = time.perf_counter()
+        outputs, weights = translate(run.model, run.artifacts, texts, beam, run.config.task.length_penalty)
+        seconds = time.perf_counter() - started
+        if attention and weights[0]["weights"] is None:
+            raise SeqarenaError(f"{run.run_dir}: the model has no attention to plot (task.attention=none)")
+        return {
+            "outputs": outputs,
+            "seconds": round(seconds, 4),
+            "sentences_per_s": round(len(texts) / max(seconds, 1e-9), 2),
+            "threads": torch.get_num_threads(),
+            "decoding": "greedy" if beam == 1 else f"beam {beam}",
+            "attention": weights[0] if attention else None,
+        }
 
 
 def pad_batch(seqs: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -208,14 +282,7 @@ def batch_pairs(src: list[torch.Tensor], tgt: list[torch.Tensor]) -> tuple[torch
 
 
 def make_model(cfg: RunConfig, src_vocab: int, tgt_vocab: int) -> nn.Module:
-    cls = get_model(cfg.model.name)
-    if issubclass(cls, _Recurrent):
-        return RecurrentEncDec(cls, cfg.model, src_vocab, tgt_vocab, cfg.task.attention)
-    if cls is Transformer:
-        return TransformerEncDec(cfg.model, src_vocab, tgt_vocab)
-    raise ConfigError(
-        f"model '{cfg.model.name}' has no encoder-decoder form yet; seq2seq takes rnn, lstm, gru or transformer"
-    )
+    return get_encdec(cfg.model.name).build(cfg.model, src_vocab, tgt_vocab, cfg.task.attention)
 
 
 def translate(

@@ -9,8 +9,6 @@ import torch
 
 from seqarena.errors import DataError
 
-SPLITS = ("train", "val", "test")
-
 
 def split_bounds(n_rows: int, split: tuple, lookback: int) -> dict[str, tuple[int, int]]:
     """Row ranges per split; val and test start `lookback` rows early so their first window has full context.

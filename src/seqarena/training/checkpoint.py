@@ -5,8 +5,6 @@ moment leaves either the old or the new checkpoint, never a mix."""
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -15,11 +13,7 @@ import torch
 from safetensors.torch import load_file, load_model, save_file, save_model
 from torch import nn
 
-
-def write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+from seqarena.files import read_json, write_json
 
 
 def optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -72,8 +66,8 @@ def load_checkpoint(
     pointer = root / "latest.json"
     if not pointer.is_file():
         return None
-    folder = root / json.loads(pointer.read_text())["folder"]
+    folder = root / read_json(pointer)["folder"]
     load_model(model, str(folder / "model.safetensors"))
-    state = json.loads((folder / "state.json").read_text())
+    state = read_json(folder / "state.json")
     load_optimizer(optimizer, load_file(str(folder / "optimizer.safetensors")), state.pop("optimizer"))
     return state, load_file(str(folder / "best.safetensors"))

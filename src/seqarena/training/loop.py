@@ -17,22 +17,22 @@ from torch import nn
 
 from seqarena.config import TrainConfig
 from seqarena.errors import SeqarenaError
+from seqarena.files import atomic_write_text
 from seqarena.training.checkpoint import load_checkpoint, save_checkpoint
 from seqarena.training.optim import build_optimizer, lr_factor, set_lr
 from seqarena.training.precision import autocast_context
 
 
 class TrainableTask(Protocol):
+    """What the loop needs of a task (tasks/base.py has the whole contract). Without a validation split
+    (`validates` False) the training loss selects the epoch."""
+
+    validates: bool
+
     def n_train(self) -> int: ...
     def train_batches(self, batch_size: int, generator: torch.Generator) -> Any: ...
     def loss(self, model: nn.Module, batch: Any) -> torch.Tensor: ...
-    def evaluate(self, model: nn.Module, split: str, batch_size: int, device: torch.device) -> dict[str, float]: ...
-
-
-def has_validation(task: Any) -> bool:
-    """Tasks validate unless they declare `validates = False` (classification with task.val_fraction=0); without a
-    validation split the training loss selects the epoch."""
-    return getattr(task, "validates", True)
+    def evaluate(self, model: nn.Module, split: str, batch_size: int, device: torch.device) -> dict[str, Any]: ...
 
 
 class TrainingDivergedError(SeqarenaError):
@@ -82,7 +82,7 @@ def fit(
         state, best = restored
         log(f"resumed from the checkpoint after epoch {state['epoch']} (step {state['step']})")
     bar = _Progress(cfg.progress and sys.stdout.isatty(), steps_per_epoch)
-    validates = has_validation(task)
+    validates = task.validates
     while state["epoch"] < cfg.max_epochs and not state["stopped"] and state["step"] < total_steps:
         epoch = state["epoch"]
         torch.manual_seed(epoch_seed(cfg.seed, epoch))
@@ -172,9 +172,22 @@ def _update_stopping(
 
 
 def _write_metrics(path: Path, history: list[dict[str, Any]]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in history), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in history))
+
+
+def short_training_note(n_train: int, tc: TrainConfig) -> str | None:
+    """A note when a small training set gets so few optimizer steps that the model cannot have learned much (the
+    defaults suit thousands of windows; 40 UCR cases make 2 batches an epoch)."""
+    steps_per_epoch = math.ceil(n_train / tc.batch_size)
+    total = min(tc.max_steps or 1 << 62, steps_per_epoch * tc.max_epochs)
+    if total >= 100 or tc.max_seconds is not None:
+        return None
+    hint = "raise train.max_epochs (e.g. --set train.max_epochs=300"
+    hint += ", and --set train.patience=null or a larger patience)" if tc.patience is not None else ")"
+    return (
+        f"note: only {total} optimizer steps in total ({n_train} training cases, batch {tc.batch_size}, "
+        f"{tc.max_epochs} epochs); {hint} or lower train.batch_size"
+    )
 
 
 def _epoch_line(r: dict[str, Any], max_epochs: int) -> str:
@@ -209,4 +222,4 @@ class _Progress:
             self.bar = None
 
 
-__all__ = ["fit", "TrainingDivergedError", "epoch_seed"]
+__all__ = ["fit", "TrainingDivergedError", "epoch_seed", "short_training_note"]

@@ -7,8 +7,22 @@ import math
 import torch
 from torch import nn
 
-from seqarena.config import TrainConfig
+from seqarena.config import TrainConfig, refuse_unless_default
 from seqarena.errors import ConfigError
+
+
+def check_options(cfg: TrainConfig) -> None:
+    """Refuse options that the chosen optimizer or schedule would ignore."""
+    if cfg.optimizer != "sgd":
+        refuse_unless_default(cfg, "train.momentum", "it is SGD's; set train.optimizer=sgd or remove it")
+    if cfg.optimizer != "adamw":
+        refuse_unless_default(cfg, "train.beta2", "it is AdamW's; set train.optimizer=adamw or remove it")
+    if cfg.schedule != "cosine":
+        refuse_unless_default(cfg, "train.min_lr_ratio", "it is the floor of train.schedule=cosine")
+    if cfg.schedule != "step":
+        refuse_unless_default(cfg, "train.step_epochs", "it paces train.schedule=step")
+    if cfg.schedule not in ("step", "plateau"):
+        refuse_unless_default(cfg, "train.gamma", "it is the decay of train.schedule=step or plateau")
 
 
 def _multiplier(name: str, lr_mult: dict[str, float]) -> float:

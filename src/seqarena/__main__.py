@@ -1,0 +1,5 @@
+"""`python -m seqarena` is the `seqarena` command."""
+
+from seqarena.cli import main
+
+main()

@@ -1,0 +1,115 @@
+"""Commands on an arena: compare (run it and report), results (the leaderboard), report (rebuild the pages)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from seqarena.cli.app import app, log
+from seqarena.errors import SeqarenaError
+
+
+@app.command()
+def compare(
+    config: Annotated[Path | None, typer.Argument(help="an arena YAML (task, models, budget, seeds, sweep)")] = None,
+    task: Annotated[str | None, typer.Option(help="task name, e.g. forecast")] = None,
+    data: Annotated[str | None, typer.Option(help="a registered dataset or a CSV path")] = None,
+    models: Annotated[
+        str | None, typer.Option(help="comma-separated model names, e.g. rnn,lstm,gru,transformer")
+    ] = None,
+    budget: Annotated[list[str] | None, typer.Option(help="params=200k, epochs=10 or seconds=60 (repeatable)")] = None,
+    seeds: Annotated[int | None, typer.Option(help="number of seeds per entrant")] = None,
+    sweep: Annotated[
+        list[str] | None, typer.Option(help="axis=v1,v2,... e.g. task.lookback=48,96 (repeatable)")
+    ] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="task./train./eval. overrides for every run")] = None,
+    out: Annotated[Path, typer.Option(help="arena directory")] = Path("arena/default"),
+    executor: Annotated[str, typer.Option(help="local (process pool) or ray")] = "local",
+    address: Annotated[str | None, typer.Option(help="Ray cluster address (default: a local Ray instance)")] = None,
+    workers: Annotated[int | None, typer.Option(help="parallel runs (default: one per core)")] = None,
+    store: Annotated[str | None, typer.Option(help="SQLAlchemy URL of the results store")] = None,
+    retry_failed: Annotated[bool, typer.Option(help="run failed runs again")] = False,
+) -> None:
+    """Train many models on the same data at an equal budget; report quality and cost side by side.
+    With no arguments: rnn, lstm, gru, transformer and baselines on the embedded co2 and synthetic series."""
+    import yaml
+
+    from seqarena.arena.runner import DEFAULT_ARENA
+    from seqarena.arena.spec import parse
+    from seqarena.comparison import compare as run_compare
+    from seqarena.config import load_yaml, set_dotted
+
+    nothing_given = not any((config, task, data, models, budget, seeds, sweep, set_))
+    raw = json.loads(json.dumps(DEFAULT_ARENA)) if nothing_given else (load_yaml(config) if config else {})
+    raw.setdefault("task", {})
+    if task:
+        raw["task"]["name"] = task
+    if data:
+        raw["task"]["data"] = data
+    if models:
+        raw["models"] = models
+    if seeds is not None:
+        raw["seeds"] = seeds
+    if workers is not None:
+        raw["workers"] = workers
+    for item in budget or []:
+        key, _, value = item.partition("=")
+        raw.setdefault("budget", {})[key.strip()] = yaml.safe_load(value) if value else None
+    for item in sweep or []:
+        axis, _, values = item.partition("=")
+        raw.setdefault("sweep", {})[axis.strip()] = [yaml.safe_load(v) for v in values.split(",") if v.strip()]
+    for item in set_ or []:
+        if item.split(".")[0] not in ("task", "train", "eval"):
+            raise SeqarenaError(
+                "compare --set takes task., train. or eval. keys; per-model options go in a config file"
+            )
+        set_dotted(raw, item)
+    report = run_compare(
+        parse(raw), out, executor_name=executor, address=address, url=store, retry_failed=retry_failed, log=log
+    )
+    _print_results(out, store)
+    print(f"report: {report}")
+
+
+@app.command()
+def results(
+    arena_dir: Annotated[Path, typer.Argument(help="an arena directory")],
+    store: Annotated[str | None, typer.Option(help="SQLAlchemy URL of the results store")] = None,
+) -> None:
+    """The arena's leaderboard in the terminal."""
+    _print_results(arena_dir, store)
+
+
+@app.command()
+def report(
+    arena_dir: Annotated[Path, typer.Argument(help="an arena directory")],
+    store: Annotated[str | None, typer.Option(help="SQLAlchemy URL of the results store")] = None,
+) -> None:
+    """(Re)build report.html and report.md of an arena."""
+    from seqarena.report.render import write_report
+
+    print(write_report(arena_dir, store))
+
+
+def _print_results(arena_dir: Path, store: str | None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from seqarena.arena.results import collect
+    from seqarena.arena.spec import task_class
+    from seqarena.report.render import columns, summary, table_rows
+
+    spec, points = collect(arena_dir, store)
+    task_cls = task_class(spec)
+    console = Console(width=200)
+    for p in points:
+        title = ", ".join(f"{k} = {v}" for k, v in p["point"].items()) or "leaderboard"
+        table = Table(*columns(task_cls), title=title)
+        for row in table_rows(p["board"], task_cls):
+            table.add_row(*row)
+        console.print(table)
+        for line in summary(p["board"], task_cls):
+            console.print(f"  {line}")

@@ -1,0 +1,192 @@
+"""Commands on one run: train, cv, evaluate, predict, generate, translate."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from seqarena.cli.app import app, default_out, log, overrides, rounded
+from seqarena.errors import SeqarenaError
+
+
+@app.command()
+def train(
+    config: Annotated[Path | None, typer.Argument(help="a YAML run config (optional)")] = None,
+    task: Annotated[str | None, typer.Option(help="task name, e.g. forecast")] = None,
+    data: Annotated[
+        str | None, typer.Option(help="a registered dataset (see `seqarena datasets`) or a CSV path")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="a registered model (see `seqarena models`)")] = None,
+    tokenizer: Annotated[str | None, typer.Option(help="language models: char, byte, word or bpe")] = None,
+    out: Annotated[Path | None, typer.Option(help="run directory (default runs/<model>-<data>-<time>)")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="override any field: --set train.lr=3e-3")] = None,
+    resume: Annotated[bool, typer.Option(help="continue the run in --out from its last checkpoint")] = False,
+) -> None:
+    """Train one model on one task. With no arguments: an LSTM on the embedded co2 series (no download)."""
+    from seqarena.run import train as run_train
+
+    assignments = overrides(task=task, data=data, model=model, tokenizer=tokenizer, extra=set_)
+    raw: dict | Path = config if config is not None else {}
+    if out is None:
+        if resume:
+            raise SeqarenaError("--resume needs --out: the run directory to continue")
+        out = default_out(raw, assignments)
+    result = run_train(raw, out, overrides=assignments, resume=resume, log=log)
+    test = {k: v for k, v in rounded(result.results["test"]).items() if not isinstance(v, (dict, list))}
+    print(json.dumps({"run_dir": str(result.run_dir), "test": test}, indent=2))
+
+
+@app.command()
+def cv(
+    config: Annotated[Path | None, typer.Argument(help="a YAML run config (optional)")] = None,
+    task: Annotated[str | None, typer.Option(help="a task with folds (default without a config: classify)")] = None,
+    data: Annotated[str | None, typer.Option(help="a classification dataset or table")] = None,
+    model: Annotated[str | None, typer.Option(help="a registered model (see `seqarena models`)")] = None,
+    folds: Annotated[int, typer.Option(help="number of stratified folds of the training cases")] = 5,
+    ensemble: Annotated[
+        bool, typer.Option(help="also report test for the average of the fold models (after choosing a recipe)")
+    ] = False,
+    out: Annotated[Path | None, typer.Option(help="directory for the fold runs and cv.json")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="override any field: --set train.lr=3e-3")] = None,
+) -> None:
+    """Cross-validate a classification recipe on its training cases (test untouched): mean validation metrics."""
+    from seqarena.cv import cross_validate, ensemble_evaluate
+    from seqarena.registry import get_task
+
+    if config is None and task is None:
+        task = "classify"
+    assignments = overrides(task=task, data=data, model=model, extra=set_)
+    raw: dict | Path = config if config is not None else {}
+    out = out or default_out(raw, assignments, prefix="cv-")
+    result = cross_validate(raw, out, folds=folds, overrides=assignments, log=log)
+    summary = {k: {"mean": round(v["mean"], 4), "std": round(v["std"], 4)} for k, v in result.summary.items()}
+    report: dict = {"out": str(result.out), "folds": folds, "val": summary}
+    if ensemble:
+        test = ensemble_evaluate(result.out)
+        report["ensemble_test"] = {k: round(test[k], 4) for k in get_task(result.task).cv_metrics if k in test}
+    print(json.dumps(report, indent=2))
+
+
+@app.command()
+def evaluate(
+    run_dir: Annotated[Path, typer.Argument(help="a finished run directory")],
+    split: Annotated[str | None, typer.Option(help="train, val or test (default: the run's eval.split)")] = None,
+) -> None:
+    """Evaluate a finished run on a split; prints the metrics as JSON."""
+    from seqarena.run import evaluate as run_evaluate
+    from seqarena.splits import check_split
+
+    metrics = run_evaluate(run_dir, split and check_split(split))
+    print(json.dumps({split or "test": rounded(metrics)}, indent=2))
+
+
+@app.command()
+def predict(
+    run_dir: Annotated[Path, typer.Argument(help="a finished run directory")],
+    input: Annotated[
+        Path, typer.Option("--input", help="forecast: a CSV of >= task.lookback rows; classify: sequences to label")
+    ],
+    output: Annotated[Path, typer.Option("--output", help="where to write the predictions (CSV)")],
+) -> None:
+    """Predictions for new inputs, by the run's task. Forecasting: the horizon after the end of --input, in
+    original units. Classification: a label and class probabilities for each sequence of --input (a table like the
+    training data, a .ts file, or for character models a text file with one sequence per line). --output - writes
+    to stdout."""
+    from seqarena.files import atomic_open
+    from seqarena.run import predict as run_predict
+
+    result, what = run_predict(run_dir, input)
+    if str(output) == "-":
+        result.to_csv(sys.stdout, index=False)
+        log(f"wrote {what}")
+        return
+    with atomic_open(output) as fh:
+        result.to_csv(fh, index=False)
+    log(f"wrote {what} to {output}")
+
+
+@app.command()
+def generate(
+    run_dir: Annotated[Path, typer.Argument(help="a finished language-model run (--task lm)")],
+    prompt: Annotated[str, typer.Option(help="text to continue (empty: start a new line)")] = "",
+    max_new_tokens: Annotated[int, typer.Option(help="tokens to generate per sample")] = 200,
+    temperature: Annotated[float, typer.Option(help="0 = greedy; higher = more random")] = 1.0,
+    top_k: Annotated[int | None, typer.Option(help="sample among the k most likely tokens")] = None,
+    top_p: Annotated[float | None, typer.Option(help="sample within the smallest set of this probability")] = None,
+    repetition_penalty: Annotated[float, typer.Option(help="> 1 discourages repeating tokens")] = 1.0,
+    stop: Annotated[list[str] | None, typer.Option(help="end a sample at this text (repeatable)")] = None,
+    num_samples: Annotated[int, typer.Option(help="samples generated as one batch")] = 1,
+    seed: Annotated[int, typer.Option(help="random seed of the sampler")] = 0,
+    cache: Annotated[bool, typer.Option(help="reuse the model state (KV cache); --no-cache recomputes")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="print samples and metrics as JSON at the end")] = False,
+) -> None:
+    """Generate text, streamed to stdout as it is produced; a summary line (tokens/s) goes to stderr."""
+    from seqarena.run import generate as run_generate
+
+    echoed = False
+
+    def show(piece: str) -> None:
+        nonlocal echoed
+        if not echoed:  # the prompt goes out with the first piece, once the prompt is known to encode
+            sys.stdout.write(prompt)
+            echoed = True
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+
+    streaming = num_samples == 1 and not as_json
+    result = run_generate(
+        run_dir,
+        prompt,
+        num_samples=num_samples,
+        stop=stop,
+        on_text=show if streaming else None,
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+        repetition_penalty=repetition_penalty,
+        seed=seed,
+        use_cache=cache,
+    )
+    if as_json:
+        print(json.dumps(result, indent=2))
+    elif streaming:
+        print(prompt if not echoed else "")
+    else:
+        for i, text in enumerate(result["samples"]):
+            print(f"--- sample {i + 1} ---\n{prompt}{text}")
+    log(
+        f"{result['new_tokens']} tokens x {result['batch']} in {result['seconds']:.2f} s: "
+        f"{result['tokens_per_s']:.1f} tokens/s, {result['words_per_s']:.1f} words/s "
+        f"({result['threads']} threads, {'cache' if result['kv_cache'] else 'no cache'}); "
+        f"repetition {result['repetition_rate']:.3f}, distinct-2 {result['distinct_2']:.3f}"
+    )
+
+
+@app.command()
+def translate(
+    run_dir: Annotated[Path, typer.Argument(help="a finished seq2seq run")],
+    text: Annotated[str | None, typer.Argument(help="a sentence (default: one sentence per line on stdin)")] = None,
+    beam: Annotated[int | None, typer.Option(help="beam width (1 = greedy; default: the run's task.beam)")] = None,
+    plot: Annotated[Path | None, typer.Option(help="write the first sentence's attention heatmap (SVG)")] = None,
+) -> None:
+    """Translate a sentence (or stdin, line by line) with a trained sequence-to-sequence model."""
+    from seqarena.run import translate as run_translate
+
+    texts = [text] if text is not None else [line.strip() for line in sys.stdin if line.strip()]
+    result = run_translate(run_dir, texts, beam=beam, attention=plot is not None)
+    if plot is not None:
+        from seqarena.files import atomic_write_text
+        from seqarena.report.plots import attention_heatmap
+
+        atomic_write_text(plot, attention_heatmap(result["attention"]))
+    for line in result["outputs"]:
+        print(line)
+    log(
+        f"{len(texts)} sentence(s) in {result['seconds']:.3f} s ({result['sentences_per_s']:.1f}/s, "
+        f"{result['threads']} threads, {result['decoding']})" + (f"; attention plot: {plot}" if plot else "")
+    )

@@ -1,0 +1,70 @@
+"""A forecaster around any backbone (embedding -> backbone -> head) or a whole-window forecaster, with RevIN
+(each input window normalised by its own mean/std, restored on the output) around it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from seqarena.models.base import ForecastSpec, SequenceModel
+from seqarena.registry import get_model
+
+
+class ForecastModel(nn.Module):
+    def __init__(
+        self, net: SequenceModel, spec: ForecastSpec, out_idx: list[int], head: str, revin: bool, gaps: bool = False
+    ) -> None:
+        super().__init__()
+        self.net, self.spec, self.head_kind, self.revin, self.gaps = net, spec, head, revin, gaps
+        self.register_buffer("out_idx", torch.tensor(out_idx), persistent=False)
+        cap = net.capabilities()
+        self.is_forecaster, self.time_aware = cap.kind == "forecaster", cap.time_aware
+        self.grad_checkpointing = False
+        if not self.is_forecaster:
+            d, n_out = net.cfg.d_model, len(out_idx)
+            gap_feature = gaps and not self.time_aware  # other backbones see the gap as one more input feature
+            self.embed = nn.Linear(spec.channels + gap_feature, d)
+            width = d * spec.lookback if head == "flatten" else d
+            self.head = nn.Linear(width, spec.horizon * n_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # x: (B, L, C_in) -> (B, H, C_out); with gaps, x: (B, L, C_in + 1), the last channel the time gaps
+        dt = None
+        if self.gaps:
+            x, dt = x[..., :-1], x[..., -1]  # (B, L, C_in), (B, L)
+        if self.revin:
+            mean = x.mean(dim=1, keepdim=True)  # (B, 1, C)
+            std = (x.var(dim=1, keepdim=True, unbiased=False) + 1e-5).sqrt()
+            x = (x - mean) / std
+        if self.is_forecaster:
+            y = self.net(x)[0][..., self.out_idx]  # (B, H, C_out)
+        else:
+            extra = {}
+            if dt is not None and self.time_aware:
+                extra = {"dt": dt}
+            elif dt is not None:
+                x = torch.cat([x, dt.unsqueeze(-1)], dim=-1)  # (B, L, C_in + 1)
+            h = self.embed(x)  # (B, L, D)
+            if self.grad_checkpointing and self.training:
+                h = checkpoint(lambda z: self.net(z, **extra)[0], h, use_reentrant=False)
+            else:
+                h = self.net(h, **extra)[0]  # (B, L, D)
+            pooled = {"last": lambda: h[:, -1], "mean": lambda: h.mean(1), "flatten": lambda: h.flatten(1)}
+            y = self.head(pooled[self.head_kind]()).view(x.shape[0], self.spec.horizon, -1)  # (B, H, C_out)
+        if self.revin:
+            y = y * std[..., self.out_idx] + mean[..., self.out_idx]
+        return y
+
+
+def make_model(cfg: Any, channels: int, out_idx: list[int], period: int) -> ForecastModel:
+    """The forecaster of run config `cfg` for `channels` input columns, predicting columns `out_idx`."""
+    tc = cfg.task
+    spec = ForecastSpec(tc.lookback, tc.horizon, channels, period)
+    cls = get_model(cfg.model.name)
+    net = cls(cfg.model, spec) if cls.kind == "forecaster" else cls(cfg.model)
+    model = ForecastModel(net, spec, out_idx, tc.head, tc.revin, gaps=tc.gaps == "on")
+    model.grad_checkpointing = cfg.train.grad_checkpointing
+    return model
