@@ -20,6 +20,7 @@ class ForecastModel(nn.Module):
         super().__init__()
         self.net, self.spec, self.head_kind, self.revin, self.gaps = net, spec, head, revin, gaps
         self.register_buffer("out_idx", torch.tensor(out_idx), persistent=False)
+        self.all_out = out_idx == list(range(spec.channels))  # features M: no per-step gather of the targets
         cap = net.capabilities()
         self.is_forecaster, self.time_aware = cap.kind == "forecaster", cap.time_aware
         self.grad_checkpointing = False
@@ -40,7 +41,8 @@ class ForecastModel(nn.Module):
             std = (x.var(dim=1, keepdim=True, unbiased=False) + 1e-5).sqrt()
             x = (x - mean) / std
         if self.is_forecaster:
-            y = self.net(x)[0][..., self.out_idx]  # (B, H, C_out)
+            y = self.net(x)[0]  # (B, H, C)
+            y = y if self.all_out else y[..., self.out_idx]  # (B, H, C_out)
         else:
             extra = {}
             if dt is not None and self.time_aware:
@@ -55,7 +57,9 @@ class ForecastModel(nn.Module):
             pooled = {"last": lambda: h[:, -1], "mean": lambda: h.mean(1), "flatten": lambda: h.flatten(1)}
             y = self.head(pooled[self.head_kind]()).view(x.shape[0], self.spec.horizon, -1)  # (B, H, C_out)
         if self.revin:
-            y = y * std[..., self.out_idx] + mean[..., self.out_idx]
+            if not self.all_out:
+                std, mean = std[..., self.out_idx], mean[..., self.out_idx]  # (B, 1, C_out)
+            y = y * std + mean
         return y
 
 

@@ -58,6 +58,7 @@ class Windows:
         self.rows = rows  # (N, C) scaled float32
         self.lookback, self.horizon = lookback, horizon
         self.out_idx = torch.tensor(out_idx)
+        self.all_out = out_idx == list(range(rows.shape[1]))  # features M: the target is every channel, no copy
         self.count = max(rows.shape[0] - lookback - horizon + 1, 0)
         self._view = rows.unfold(0, lookback + horizon, 1)  # (count, C, L + H), no copy
 
@@ -66,7 +67,8 @@ class Windows:
 
     def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         win = self._view[idx].transpose(1, 2)  # (b, L + H, C)
-        return win[:, : self.lookback], win[:, self.lookback :, self.out_idx]  # (b, L, C), (b, H, C_out)
+        y = win[:, self.lookback :] if self.all_out else win[:, self.lookback :, self.out_idx]
+        return win[:, : self.lookback], y  # (b, L, C), (b, H, C_out)
 
     def iterate(self, batch_size: int, generator: torch.Generator | None = None):
         """Batches in order (generator None: evaluation, last partial batch kept) or shuffled (training)."""
