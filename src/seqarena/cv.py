@@ -32,6 +32,13 @@ class CVResult:
     task: str  # the task name
 
 
+def default_task() -> str:
+    """The task `seqarena cv` runs without a config: the first registered one with folds."""
+    from seqarena.registry import task_names
+
+    return next(name for name in task_names() if get_task(name).cv_metrics)
+
+
 def _task_with_folds(name: str) -> Any:
     task_cls = get_task(name)
     if not task_cls.cv_metrics:

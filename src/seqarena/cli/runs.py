@@ -54,11 +54,11 @@ def cv(
     set_: Annotated[list[str] | None, typer.Option("--set", help="override any field: --set train.lr=3e-3")] = None,
 ) -> None:
     """Cross-validate a classification recipe on its training cases (test untouched): mean validation metrics."""
-    from seqarena.cv import cross_validate, ensemble_evaluate
+    from seqarena.cv import cross_validate, default_task, ensemble_evaluate
     from seqarena.registry import get_task
 
     if config is None and task is None:
-        task = "classify"
+        task = default_task()
     assignments = overrides(task=task, data=data, model=model, extra=set_)
     raw: dict | Path = config if config is not None else {}
     out = out or default_out(raw, assignments, prefix="cv-")
