@@ -54,26 +54,23 @@ class EncDecForm:
 _ENCDEC: dict[str, EncDecForm] = {}
 
 
-def register_model(name: str) -> Callable[[type], type]:
-    """Class decorator: make a SequenceModel available as `model.name=<name>` everywhere."""
-
+def _register(table: dict[str, type], name: str) -> Callable[[type], type]:
     def wrap(cls: type) -> type:
         cls.name = name
-        _MODELS[name] = cls
+        table[name] = cls
         return cls
 
     return wrap
+
+
+def register_model(name: str) -> Callable[[type], type]:
+    """Class decorator: make a SequenceModel available as `model.name=<name>` everywhere."""
+    return _register(_MODELS, name)
 
 
 def register_task(name: str) -> Callable[[type], type]:
     """Class decorator: make a Task (tasks/base.py) available as `task.name=<name>` everywhere."""
-
-    def wrap(cls: type) -> type:
-        cls.name = name
-        _TASKS[name] = cls
-        return cls
-
-    return wrap
+    return _register(_TASKS, name)
 
 
 def register_encdec(*names: str, attention: tuple[str, ...] = ()) -> Callable[[Callable], Callable]:

@@ -25,7 +25,7 @@ from seqarena.config import RunConfig, build, dump_yaml, load_yaml, parse, to_di
 from seqarena.errors import SeqarenaError
 from seqarena.files import write_json
 from seqarena.models.base import count_params
-from seqarena.registry import get_task
+from seqarena.registry import get_model, get_task
 from seqarena.sizing import has_width
 from seqarena.splits import check_split
 from seqarena.training.loop import fit, short_training_note
@@ -104,7 +104,9 @@ def train(
     device = resolve_device(given.train.device)
     precision = resolve_precision(given.train.precision, device)
     check_options(given.train)
-    task = get_task(given.task.name)(given)  # loads and checks the data; task.cfg is the resolved config
+    task_cls = get_task(given.task.name)
+    task_cls.check_model(get_model(given.model.name), given.model)  # before any data is read
+    task = task_cls(given)  # loads and checks the data; task.cfg is the resolved config
     cfg = task.cfg
     for note in task.notes:
         log(note)
