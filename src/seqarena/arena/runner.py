@@ -63,7 +63,7 @@ def run_arena(
 ) -> Path:
     """Train every plan of the arena that the store lacks; return the arena directory."""
     plans = arena_spec.expand(spec)
-    store = Store(store_url(out, url)) if out.exists() or url else None
+    store = Store(store_url(out, url)) if url or (out / "results.db").is_file() else None  # nothing new on disk yet
     statuses = store.statuses() if store is not None else {}
     unique: dict[str, arena_spec.RunPlan] = {}
     for plan in plans:
