@@ -186,3 +186,29 @@ def test_language_model_train_evaluate_generate_and_bad_input(tmp_path: Path) ->
     bi = ["--task", "lm", "--data", str(corpus), "--set", "model.bidirectional=true", "--out", str(tmp_path / "bi")]
     assert_clean_error(cli("train", *bi), "bidirectional")
     assert not (tmp_path / "e").exists() and not (tmp_path / "bi").exists()
+
+
+def test_a_second_process_on_a_run_is_refused_and_a_killed_ones_lock_is_taken_over(tmp_path: Path) -> None:
+    from seqarena.lock import RunLock
+
+    args = [*SMALL, "--model", "lstm", "--set", "train.max_epochs=500", "--set", "train.patience=null"]
+    run = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "seqarena", "train", *args, "--out", str(run)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.time() + 240
+        while not (run / "checkpoint" / "latest.json").exists() and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        second = cli("train", *args, "--out", str(run), "--resume")
+        assert proc.poll() is None, "the first run ended before the second one tried"
+        assert_clean_error(second, "is being trained by process")
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert (run / ".lock").exists()  # left behind by the killed process, but its OS lock went with it
+    with RunLock(run):
+        assert str(os.getpid()) in (run / ".lock").read_text()
+    assert not (run / ".lock").exists()

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -130,3 +131,24 @@ def test_bf16_is_refused_on_a_cpu_without_native_support(monkeypatch) -> None:
     used, why = resolve_precision("bf16", torch.device("cpu"))
     assert used == "fp32" and "not run it natively" in why
     assert resolve_precision("auto", torch.device("cpu"))[0] == "fp32"
+
+
+def test_resume_may_change_the_learning_rate_only_when_asked(tmp_path: Path) -> None:
+    from seqarena.errors import SeqarenaError
+
+    task = {"data": "synthetic", "data_args": {"length": 400}, "lookback": 24, "horizon": 6}
+    cfg = {"task": task, "model": {"name": "gru", "d_model": 8}, "train": {"max_epochs": 2, "progress": False}}
+    seqarena.train(cfg, tmp_path / "r", log=lambda _: None)
+    (tmp_path / "r" / "results.json").unlink()  # as if killed after its last checkpoint
+    more = {**cfg, "train": {**cfg["train"], "max_epochs": 3, "lr": 3e-4}}
+    with pytest.raises(SeqarenaError, match="add --allow-change train.lr"):
+        seqarena.train(more, tmp_path / "r", resume=True, allow_change=["train.max_epochs"])
+    logs: list[str] = []
+    result = seqarena.train(more, tmp_path / "r", resume=True, allow_change=["train.lr", "train.max_epochs"],
+                            log=logs.append)  # fmt: skip
+    assert any("resumed from the checkpoint after epoch 2" in line for line in logs)
+    assert len(result.history) == 3 and result.history[-1]["lr"] <= 3e-4
+    changes = json.loads((tmp_path / "r" / "run.json").read_text())["changes"]
+    assert [(c["key"], c["from"], c["to"]) for c in changes] == [("train.max_epochs", 2, 3), ("train.lr", 1e-3, 3e-4)]
+    with pytest.raises(SeqarenaError, match="may change only"):
+        seqarena.train(more, tmp_path / "r2", resume=True, allow_change=["model.d_model"])

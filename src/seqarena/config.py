@@ -16,31 +16,36 @@ from typing import Any, Literal
 
 import yaml
 
+from seqarena import ranges
 from seqarena.errors import ConfigError, did_you_mean
+from seqarena.ranges import FRACTION, NON_NEGATIVE, OPEN_UNIT, POSITIVE, UNIT, Range, at_least, opt
 
 
 @dataclass(kw_only=True)
 class TrainConfig:
-    max_epochs: int = 10
-    max_steps: int | None = None  # stop after this many optimizer steps in total
-    max_seconds: float | None = None  # wall-clock training budget (stops mid-epoch; timing-dependent, so not bitwise
-    # reproducible across machines)
-    batch_size: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 0.0
+    max_epochs: int = opt(10, at_least(1))
+    max_steps: int | None = opt(None, at_least(1))  # stop after this many optimizer steps in total
+    max_seconds: float | None = opt(None, POSITIVE)  # wall-clock training budget (stops mid-epoch; timing-dependent,
+    # so not bitwise reproducible across machines)
+    batch_size: int = opt(32, at_least(1))
+    lr: float = opt(1e-3, POSITIVE)
+    weight_decay: float = opt(0.0, NON_NEGATIVE)
     optimizer: Literal["adamw", "sgd"] = "adamw"
-    momentum: float = 0.9  # SGD only
+    momentum: float = opt(0.9, FRACTION)  # SGD only
     schedule: Literal["constant", "cosine", "step", "plateau"] = "cosine"
-    warmup_steps: int = 0
-    min_lr_ratio: float = 0.0  # schedule=cosine decays to train.lr * min_lr_ratio
-    beta2: float = 0.999  # AdamW's second-moment decay (0.99 suits small data and short runs)
-    step_epochs: int = 1  # schedule=step: multiply the lr by gamma every step_epochs epochs
-    gamma: float = 0.5  # schedule=step and schedule=plateau: the decay factor
-    clip_norm: float | None = 1.0  # clip gradients by global norm; None: off
-    lr_mult: dict[str, float] = field(default_factory=dict)  # layer-wise lr: parameter-name prefix -> multiplier
-    patience: int | None = 3  # early stopping on validation loss (best weights restored); None: off
-    seed: int = 0
-    threads: int | None = None  # torch intra-op threads; None: torch's default
+    warmup_steps: int = opt(0, NON_NEGATIVE)
+    min_lr_ratio: float = opt(0.0, UNIT)  # schedule=cosine decays to train.lr * min_lr_ratio
+    beta2: float = opt(0.999, OPEN_UNIT)  # AdamW's second-moment decay (0.99 suits small data and short runs)
+    step_epochs: int = opt(1, at_least(1))  # schedule=step: multiply the lr by gamma every step_epochs epochs
+    gamma: float = opt(0.5, Range(0, 1, lo_open=True))  # schedule=step and schedule=plateau: the decay factor
+    clip_norm: float | None = opt(1.0, POSITIVE)  # clip gradients by global norm; None: off
+    lr_mult: dict[str, float] = field(default_factory=dict, metadata={"range": POSITIVE})  # layer-wise lr:
+    # parameter-name prefix -> multiplier
+    patience: int | None = opt(3, at_least(1))  # early stopping on validation loss (best weights restored); None: off
+    seed: int = opt(0, NON_NEGATIVE)
+    threads: int | None = opt(None, at_least(1))  # torch intra-op threads; None: torch's default (the cores)
+    deterministic: bool = False  # pin what can be pinned: one thread unless train.threads says otherwise, and
+    # deterministic algorithms, so the numbers do not depend on the machine's core count
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     grad_checkpointing: bool = False
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -50,7 +55,7 @@ class TrainConfig:
 @dataclass(kw_only=True)
 class EvalConfig:
     split: Literal["val", "test"] = "test"
-    batch_size: int = 256
+    batch_size: int = opt(256, at_least(1))
 
 
 @dataclass(kw_only=True)
@@ -237,12 +242,15 @@ def build(raw: dict[str, Any]) -> RunConfig:
             raise ConfigError(f"model.{key} applies to task.name={' or '.join(owners)}, not {task_cls.name}")
     for key, value in task_cls.model_defaults(model_cls).items():
         model_raw.setdefault(key, value)
-    return RunConfig(
+    cfg = RunConfig(
         task=from_dict(task_cls.Config, task_raw, "task"),
         model=from_dict(model_cls.Config, model_raw, "model"),
         train=from_dict(TrainConfig, raw.get("train"), "train"),
         eval=from_dict(EvalConfig, raw.get("eval"), "eval"),
     )
+    for section in SECTIONS:
+        ranges.check(getattr(cfg, section), section)
+    return cfg
 
 
 def parse(source: RunConfig | dict | str | Path, overrides: list[str] | None = None) -> RunConfig:

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
+
+from seqarena.errors import SeqarenaError
 
 
 @contextlib.contextmanager
@@ -39,8 +42,24 @@ def atomic_write_bytes(path: str | Path, payload: bytes) -> None:
         fh.write(payload)
 
 
+def finite(data: Any) -> Any:
+    """`data` with every NaN or infinite float replaced by None, so it is strict JSON (a status says why)."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: finite(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [finite(v) for v in data]
+    return data
+
+
+def dumps(data: Any, indent: int | None = None) -> str:
+    """Strict JSON text: never a bare NaN or Infinity, which most parsers reject."""
+    return json.dumps(finite(data), indent=indent, allow_nan=False)
+
+
 def write_json(path: str | Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2) + "\n")
+    atomic_write_text(path, dumps(data, indent=2) + "\n")
 
 
 def read_json(path: str | Path) -> Any:
@@ -51,3 +70,36 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def check_writable(path: Path, option: str) -> None:
+    """The nearest existing folder above `path` is a folder we may write into."""
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise SeqarenaError(f"{option} {path}: {ancestor} is a file, not a folder; choose another path")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise SeqarenaError(f"{option} {path}: {ancestor} is not writable; choose another path")
+
+
+def check_output_file(path: str | Path, option: str = "--output") -> None:
+    """A file to (over)write: not a folder, in a writable place; "-" means standard output."""
+    if str(path) == "-":
+        return
+    path = Path(path)
+    if path.is_dir():
+        raise SeqarenaError(f"{option} {path} is a folder; give a file name (or - for standard output)")
+    check_writable(path, option)
+
+
+def check_output_dir(path: str | Path, option: str, *, may_exist: str | None = None) -> None:
+    """A folder to write into: not a file, in a writable place, and, if it exists and holds anything, one that holds
+    `may_exist` (the marker of what the command continues: a run's config.yaml, an arena's arena.yaml)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise SeqarenaError(f"{option} {path} is a file; give a folder")
+    if path.is_dir() and any(path.iterdir()) and (may_exist is None or not (path / may_exist).is_file()):
+        what = f"holds no {may_exist}" if may_exist else "is not empty"
+        raise SeqarenaError(f"{option} {path} already exists and {what}; choose a new {option}")
+    check_writable(path, option)

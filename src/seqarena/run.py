@@ -8,26 +8,30 @@ directory is created. Everything task-specific is asked of the task (tasks/base.
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_model, save_model
 from torch import nn
 
+from seqarena import quality
 from seqarena.config import RunConfig, build, dump_yaml, load_yaml, parse, to_dict
 from seqarena.errors import SeqarenaError
-from seqarena.files import write_json
+from seqarena.files import check_writable, read_json, write_json
+from seqarena.lock import RunLock
 from seqarena.models.base import count_params
 from seqarena.registry import get_model, get_task
 from seqarena.sizing import has_width
 from seqarena.splits import check_split
+from seqarena.training import checkpoint
 from seqarena.training.loop import fit, short_training_note
 from seqarena.training.optim import check_options
 from seqarena.training.precision import resolve_device, resolve_precision
@@ -44,6 +48,7 @@ class RunResult:
     training: dict[str, Any] = field(default_factory=dict)  # train_seconds, time_to_best, best_epoch, step
     task: Any = None  # the task it trained with (data loaded), so callers measure the model without reloading
     model: nn.Module | None = None  # the trained model (the best epoch's weights), in eval mode
+    warnings: list[str] = field(default_factory=list)  # e.g. far worse than the task's trivial baseline
 
 
 def environment(threads: int, device: torch.device, precision: tuple[str, str]) -> dict[str, Any]:
@@ -61,31 +66,76 @@ def environment(threads: int, device: torch.device, precision: tuple[str, str]) 
         "cuda": torch.cuda.get_device_name() if device.type == "cuda" else None,
         "precision": precision[0],
         "precision_reason": precision[1],
+        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
     }
 
 
-def _prepare_dir(out: Path, cfg: RunConfig, resume: bool) -> bool:
-    """Create the run dir, or check a resumed one matches; True if it was created now."""
-    saved = out / "config.yaml"
-    if resume and saved.is_file():
-        old = to_dict(build(load_yaml(saved)))
-        new = to_dict(cfg)
-        old["train"]["progress"] = new["train"]["progress"]
-        diff = [f"{s}.{k}" for s in new for k in new[s] if old[s].get(k) != new[s][k]]
-        if diff:
-            raise SeqarenaError(
-                f"--resume: {out} was started with other settings ({', '.join(diff[:5])}); "
-                f"use the same command or a new --out"
-            )
+@contextlib.contextmanager
+def _determinism(on: bool) -> Iterator[None]:
+    """torch's deterministic algorithms for the run (train.deterministic), as they were afterwards."""
+    previous = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(on or previous)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous)
+
+
+def check_out(out: Path, resume: bool) -> None:
+    """Before any data is read: --out is a folder we can write, new or empty, or (with --resume) a run."""
+    if out.exists() and not out.is_dir():
+        raise SeqarenaError(f"--out {out} is a file; give a folder for the run")
+    if out.is_dir() and any(out.iterdir()):
+        if not (out / "config.yaml").is_file():
+            what = "holds no run config.yaml to resume" if resume else "already exists and holds something else"
+            raise SeqarenaError(f"--out {out} {what}; choose another --out")
+        if not resume:
+            raise SeqarenaError(f"{out} already exists; pass --resume to continue that run or choose another --out")
         if (out / "results.json").is_file():
             raise SeqarenaError(f"{out} already finished; its results are in {out / 'results.json'}")
-        return False
-    if out.exists() and any(out.iterdir()):
-        if resume:
-            raise SeqarenaError(f"--resume: {out} holds no run config.yaml to resume; choose another --out")
-        raise SeqarenaError(f"{out} already exists; pass --resume to continue that run or choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    return True
+        checkpoint.verify(out / "checkpoint")
+    check_writable(out, "--out")
+
+
+CHANGEABLE = (
+    "train.lr",
+    "train.clip_norm",
+    "train.max_epochs",
+    "train.max_steps",
+    "train.max_seconds",
+    "train.patience",
+)
+
+
+def _prepare_dir(out: Path, cfg: RunConfig, resume: bool, allow: list[str]) -> list[dict[str, Any]] | None:
+    """Create the run dir, or check a resumed one matches; the changes --allow-change let through (None: created
+    now)."""
+    unknown = [k for k in allow if k not in CHANGEABLE]
+    if unknown:
+        raise SeqarenaError(f"--allow-change {unknown[0]}: a resumed run may change only {', '.join(CHANGEABLE)}")
+    saved = out / "config.yaml"
+    if not (resume and saved.is_file()):
+        out.mkdir(parents=True, exist_ok=True)
+        return None
+    old = to_dict(build(load_yaml(saved)))
+    new = to_dict(cfg)
+    old["train"]["progress"] = new["train"]["progress"]
+    diff = [f"{s}.{k}" for s in new for k in new[s] if old[s].get(k) != new[s][k]]
+    refused = [key for key in diff if key not in allow]
+    if refused:
+        hint = (
+            f"; to change {refused[0]} on purpose add --allow-change {refused[0]}" if refused[0] in CHANGEABLE else ""
+        )
+        raise SeqarenaError(
+            f"--resume: {out} was started with other settings ({', '.join(refused[:5])}); "
+            f"use the same command or a new --out{hint}"
+        )
+    earlier = read_json(out / "run.json").get("changes", []) if (out / "run.json").is_file() else []
+    changes = []
+    for key in diff:
+        section, name = key.split(".", 1)
+        changes.append({"key": key, "from": old[section][name], "to": new[section][name], "at": time.strftime("%F %T")})
+    return earlier + changes
 
 
 def train(
@@ -94,13 +144,18 @@ def train(
     *,
     overrides: list[str] | None = None,
     resume: bool = False,
+    allow_change: list[str] | None = None,
     log: Callable[[str], None] = print,
 ) -> RunResult:
-    """Train one model on one task; validate everything first, then write the run directory."""
+    """Train one model on one task; validate everything first, then write the run directory. A resumed run must
+    have the same settings, except those named in `allow_change` (e.g. a lower "train.lr" after a divergence),
+    which run.json records."""
     given = parse(config, overrides)
+    out = Path(out)
+    check_out(out, resume)
     target = given.model.params if has_width(given.model) else None
-    if given.train.threads:
-        torch.set_num_threads(given.train.threads)
+    if given.train.threads or given.train.deterministic:
+        torch.set_num_threads(given.train.threads or 1)  # float sums depend on how many threads share them
     device = resolve_device(given.train.device)
     precision = resolve_precision(given.train.precision, device)
     check_options(given.train)
@@ -112,40 +167,68 @@ def train(
         log(note)
     torch.manual_seed(cfg.train.seed)
     model = task.build_model(cfg).to(device)
-    out = Path(out)
-    created = _prepare_dir(out, cfg, resume)
-    try:
-        dump_yaml(cfg, out / "config.yaml")
-        env = environment(torch.get_num_threads(), device, precision)
-        info = {
-            "seed": cfg.train.seed,
-            "params": count_params(model),
-            "params_target": target,  # model.params as given; config.yaml holds the width it solved to
-            "data": {"name": cfg.task.data, "sha256": task.data_sha256, "values_sha256": task.values_checksum()},
-            "environment": env,
-        }
-        write_json(out / "run.json", info)
-        log(
-            f"{cfg.model.name} on {cfg.task.data}: {info['params']:,} parameters, {task.n_train():,} training "
-            f"examples, {env['threads']} threads, {precision[0]} ({precision[1]})"
+    changes = _prepare_dir(out, cfg, resume, allow_change or [])
+    created = changes is None
+    with _determinism(cfg.train.deterministic), RunLock(out):  # a refused second process leaves the run alone
+        try:
+            dump_yaml(cfg, out / "config.yaml")
+            env = environment(torch.get_num_threads(), device, precision)
+            info = {
+                "seed": cfg.train.seed,
+                "params": count_params(model),
+                "params_target": target,  # model.params as given; config.yaml holds the width it solved to
+                "data": {"name": cfg.task.data, "sha256": task.data_sha256, "values_sha256": task.values_checksum()},
+                "environment": env,
+                "changes": changes or [],  # settings changed on --resume with --allow-change
+            }
+            write_json(out / "run.json", info)
+            log(
+                f"{cfg.model.name} on {cfg.task.data}: {info['params']:,} parameters, {task.n_train():,} training "
+                f"examples, {env['threads']} threads, {precision[0]} ({precision[1]})"
+            )
+            note = short_training_note(task.n_train(), cfg.train)
+            if note:
+                log(note)
+            state: dict[str, Any] = {"history": []}
+            if count_params(model) > 0:  # parameter-free baselines have nothing to train
+                state = fit(task, model, cfg.train, out, device, precision[0], cfg.eval.batch_size, log)
+            save_model(model, str(out / "model.safetensors"))
+            task.save_artifacts(out)
+            splits = ("val", "test") if task.validates else ("test",)
+            results = {s: task.evaluate(model, s, cfg.eval.batch_size, device) for s in splits}
+            timing = {k: state.get(k) for k in ("train_seconds", "time_to_best", "best_epoch", "step")}
+            invalid, flags = quality.non_finite(results), quality.warnings(task_cls, results)
+            status = "invalid: not finite: " + ", ".join(invalid) if invalid else "ok"
+            summary = {**results, "training": timing, "params": info["params"], "status": status, "warnings": flags}
+            write_json(out / "results.json", summary)  # non-finite values are written as null
+        except BaseException:
+            if created and not (out / "checkpoint" / "latest.json").exists():
+                shutil.rmtree(out, ignore_errors=True)  # nothing worth resuming: leave no half-written run behind
+            raise
+    if invalid:
+        raise SeqarenaError(
+            f"{out}: {', '.join(invalid)} came out NaN or infinite; check the data for extreme values or lower "
+            f"train.lr (results.json marks the run invalid)"
         )
-        note = short_training_note(task.n_train(), cfg.train)
-        if note:
-            log(note)
-        state: dict[str, Any] = {"history": []}
-        if count_params(model) > 0:  # parameter-free baselines have nothing to train
-            state = fit(task, model, cfg.train, out, device, precision[0], cfg.eval.batch_size, log)
-        save_model(model, str(out / "model.safetensors"))
-        task.save_artifacts(out)
-        splits = ("val", "test") if task.validates else ("test",)
-        results = {s: task.evaluate(model, s, cfg.eval.batch_size, device) for s in splits}
-        timing = {k: state.get(k) for k in ("train_seconds", "time_to_best", "best_epoch", "step")}
-        write_json(out / "results.json", {**results, "training": timing, "params": info["params"]})
-    except BaseException:
-        if created and not (out / "checkpoint" / "latest.json").exists():
-            shutil.rmtree(out, ignore_errors=True)  # nothing worth resuming: leave no half-written run behind
-        raise
-    return RunResult(out, cfg, results, state["history"], info["params"], timing, task, model.eval())
+    for flag in flags:
+        log(f"warning: {flag}")
+    return RunResult(out, cfg, results, state["history"], info["params"], timing, task, model.eval(), flags)
+
+
+def check_weights(model: nn.Module, path: Path) -> None:
+    """The weights file holds exactly the tensors, and shapes, that the config builds; else a one-line error."""
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            stored = {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()}  # noqa: SIM118 - not a dict
+    except (SafetensorError, OSError) as exc:
+        raise SeqarenaError(f"{path} is damaged ({str(exc)[:120]}); train the run again") from None
+    wanted = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    for name in sorted(set(stored) | set(wanted)):
+        if stored.get(name) != wanted.get(name):
+            raise SeqarenaError(
+                f"{path} holds {name} with shape {stored.get(name)} where config.yaml builds {wanted.get(name)}: the "
+                f"config was edited or belongs to another run; restore it or train again"
+            )
 
 
 @dataclass
@@ -169,17 +252,20 @@ def load(run_dir: str | Path) -> LoadedRun:
             raise SeqarenaError(
                 f"{run_dir} is not a finished run (no {name}); train it first or finish it with --resume"
             )
-    cfg = build(load_yaml(run_dir / "config.yaml"))
+    try:
+        cfg = build(load_yaml(run_dir / "config.yaml"))
+    except SeqarenaError as exc:
+        raise SeqarenaError(f"{run_dir / 'config.yaml'}: {exc}") from None
     task_cls = get_task(cfg.task.name)
     art = task_cls.load_artifacts(run_dir)
-    model = task_cls.load_model(cfg, art)
     try:
-        load_model(model, str(run_dir / "model.safetensors"))
-    except (SafetensorError, RuntimeError, OSError) as exc:
-        first = str(exc).splitlines()[0][:200]
+        model = task_cls.load_model(cfg, art)
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise SeqarenaError(
-            f"{run_dir / 'model.safetensors'} does not fit {run_dir / 'config.yaml'} ({first}); train the run again"
+            f"{run_dir}: task.json does not fit config.yaml ({type(exc).__name__}: {exc}); train the run again"
         ) from None
+    check_weights(model, run_dir / "model.safetensors")
+    load_model(model, str(run_dir / "model.safetensors"))
     model.eval()
     return LoadedRun(run_dir, cfg, model, art)
 

@@ -18,7 +18,7 @@ from seqarena.arena.executors import executor
 from seqarena.arena.results import store_url
 from seqarena.arena.store import Store
 from seqarena.errors import SeqarenaError
-from seqarena.files import atomic_write_text
+from seqarena.files import atomic_write_text, check_output_dir
 
 DEFAULT_ARENA = {
     "task": {"data": "co2"},
@@ -62,6 +62,7 @@ def run_arena(
     log: Callable[[str], None] = print,
 ) -> Path:
     """Train every plan of the arena that the store lacks; return the arena directory."""
+    check_output_dir(out, "--out", may_exist="arena.yaml")  # a new arena, or more runs for this one
     plans = arena_spec.expand(spec)
     store = Store(store_url(out, url)) if url or (out / "results.db").is_file() else None  # nothing new on disk yet
     statuses = store.statuses() if store is not None else {}

@@ -20,6 +20,7 @@ from typing import Any
 
 from seqarena.config import build, coerce, load_yaml, set_dotted, to_dict
 from seqarena.errors import ConfigError
+from seqarena.ranges import POSITIVE, at_least
 
 KEYS = ("task", "models", "budget", "seeds", "sweep", "train", "eval", "baselines", "workers")
 
@@ -66,7 +67,7 @@ def parse(data: dict[str, Any]) -> ArenaSpec:
     for axis, values in sweep.items():
         if not isinstance(values, list) or not values:
             raise ConfigError(f"sweep axis {axis} needs a non-empty list of values")
-    return ArenaSpec(
+    spec = ArenaSpec(
         task=dict(data.get("task") or {}),
         models=models,
         budget=budget,
@@ -77,6 +78,15 @@ def parse(data: dict[str, Any]) -> ArenaSpec:
         baselines=coerce(data.get("baselines", True), bool, "baselines"),
         workers=coerce(data.get("workers"), int | None, "workers"),
     )
+    if not spec.seeds or min(spec.seeds) < 0 or len(set(spec.seeds)) < len(spec.seeds):
+        raise ConfigError(f"seeds={data.get('seeds')!r}: give a count >= 1 or a list of distinct seeds >= 0")
+    if spec.workers is not None and spec.workers < 1:
+        raise ConfigError(f"workers={spec.workers} is out of range: it must be >= 1")
+    for key, valid in (("epochs", at_least(1)), ("seconds", POSITIVE)):
+        value = spec.budget.get(key)
+        if value is not None and coerce(value, float, f"budget.{key}") not in valid:
+            raise ConfigError(f"budget.{key}={value!r} is out of range: it must be {valid}")
+    return spec
 
 
 def load(path: str) -> ArenaSpec:

@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from seqarena.errors import SeqarenaError
+from seqarena.files import dumps
 
 _META = sa.MetaData()
 RUNS = sa.Table(
@@ -32,10 +33,16 @@ class Store:
         try:
             self.engine = sa.create_engine(url)
             _META.create_all(self.engine)
-        except (sa.exc.ArgumentError, sa.exc.OperationalError, ImportError) as exc:
+            if self.engine.dialect.name == "sqlite":
+                with self.engine.connect() as conn:
+                    verdict = conn.execute(sa.text("PRAGMA integrity_check")).scalar()
+                if verdict != "ok":
+                    raise sa.exc.DatabaseError("PRAGMA integrity_check", {}, Exception(str(verdict)))
+        except (sa.exc.ArgumentError, sa.exc.DatabaseError, ImportError) as exc:
             first = str(exc).splitlines()[0]
             raise SeqarenaError(
-                f"cannot open the results store {url!r} ({first}); give a valid SQLAlchemy URL"
+                f"cannot open the results store {url!r} ({first}); give a valid SQLAlchemy URL, or move a damaged "
+                f"results.db aside and run the arena again (its finished runs are retrained)"
             ) from None
 
     def statuses(self) -> dict[str, str]:
@@ -50,8 +57,8 @@ class Store:
             "seed": row["seed"],
             "status": row["status"],
             "error": row.get("error"),
-            "config": json.dumps(row["config"]),
-            "result": json.dumps(row.get("result")),
+            "config": dumps(row["config"]),
+            "result": dumps(row.get("result")),
             "finished_at": time.time(),
         }
         with self.engine.begin() as conn:
@@ -62,6 +69,10 @@ class Store:
         with self.engine.connect() as conn:
             out = {}
             for r in conn.execute(sa.select(RUNS)):
+                try:
+                    config, result = json.loads(r.config), json.loads(r.result or "null")
+                except ValueError:
+                    raise SeqarenaError(f"the results store holds a damaged row ({r.key}); run it again") from None
                 out[r.key] = {
                     "key": r.key,
                     "label": r.label,
@@ -69,7 +80,7 @@ class Store:
                     "seed": r.seed,
                     "status": r.status,
                     "error": r.error,
-                    "config": json.loads(r.config),
-                    "result": json.loads(r.result or "null"),
+                    "config": config,
+                    "result": result,
                 }
             return out

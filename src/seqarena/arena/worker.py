@@ -64,6 +64,7 @@ def _train_and_profile(config: dict[str, Any], run_dir: Path, resume: bool) -> d
     profile = result.task.profile(result.model, run_dir, training)
     return {
         "metrics": result.results,
+        "warnings": result.warnings,  # far worse than the task's trivial baseline (seqarena/quality.py)
         "params": result.params,
         "resolved_model": dict(vars(result.config.model)),
         "epochs": len(history),

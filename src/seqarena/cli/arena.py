@@ -100,9 +100,14 @@ def _print_results(arena_dir: Path, store: str | None) -> None:
 
     from seqarena.arena.results import collect
     from seqarena.arena.spec import task_class
-    from seqarena.report.render import columns, summary, table_rows
+    from seqarena.report.render import columns, flagged, summary, table_rows
 
     spec, points = collect(arena_dir, store)
+    if not points:
+        raise SeqarenaError(
+            f"{arena_dir} has no finished run of its plans yet (a store written by another seqarena version keys "
+            f"its runs differently); run `seqarena compare` on it"
+        )
     task_cls = task_class(spec)
     console = Console(width=200)
     for p in points:
@@ -111,5 +116,5 @@ def _print_results(arena_dir: Path, store: str | None) -> None:
         for row in table_rows(p["board"], task_cls):
             table.add_row(*row)
         console.print(table)
-        for line in summary(p["board"], task_cls):
+        for line in summary(p["board"], task_cls) + flagged(p["entries"]):
             console.print(f"  {line}")

@@ -41,9 +41,9 @@ def datasets() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from seqarena.data import labelled, registry
+    from seqarena.data import labelled, pairs, registry
 
     table = Table("dataset", "task", "size", "defaults", "period", "licence", "available", "description")
-    for row in [*registry.listing(), *labelled.listing()]:
+    for row in [*registry.listing(), *labelled.listing(), *pairs.listing()]:
         table.add_row(*row)
     Console(width=160).print(table)

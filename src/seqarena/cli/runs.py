@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -11,6 +10,7 @@ import typer
 
 from seqarena.cli.app import app, default_out, log, overrides, rounded
 from seqarena.errors import SeqarenaError
+from seqarena.files import dumps
 
 
 @app.command()
@@ -25,6 +25,9 @@ def train(
     out: Annotated[Path | None, typer.Option(help="run directory (default runs/<model>-<data>-<time>)")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="override any field: --set train.lr=3e-3")] = None,
     resume: Annotated[bool, typer.Option(help="continue the run in --out from its last checkpoint")] = False,
+    allow_change: Annotated[
+        list[str] | None, typer.Option(help="with --resume: a setting that may differ, e.g. train.lr (repeatable)")
+    ] = None,
 ) -> None:
     """Train one model on one task. With no arguments: an LSTM on the embedded co2 series (no download)."""
     from seqarena.run import train as run_train
@@ -35,9 +38,11 @@ def train(
         if resume:
             raise SeqarenaError("--resume needs --out: the run directory to continue")
         out = default_out(raw, assignments)
-    result = run_train(raw, out, overrides=assignments, resume=resume, log=log)
+    if allow_change and not resume:
+        raise SeqarenaError("--allow-change applies to --resume")
+    result = run_train(raw, out, overrides=assignments, resume=resume, allow_change=allow_change, log=log)
     test = {k: v for k, v in rounded(result.results["test"]).items() if not isinstance(v, (dict, list))}
-    print(json.dumps({"run_dir": str(result.run_dir), "test": test}, indent=2))
+    print(dumps({"run_dir": str(result.run_dir), "test": test}, indent=2))
 
 
 @app.command()
@@ -68,7 +73,7 @@ def cv(
     if ensemble:
         test = ensemble_evaluate(result.out)
         report["ensemble_test"] = {k: round(test[k], 4) for k in get_task(result.task).cv_metrics if k in test}
-    print(json.dumps(report, indent=2))
+    print(dumps(report, indent=2))
 
 
 @app.command()
@@ -81,7 +86,7 @@ def evaluate(
     from seqarena.splits import check_split
 
     metrics = run_evaluate(run_dir, split and check_split(split))
-    print(json.dumps({split or "test": rounded(metrics)}, indent=2))
+    print(dumps({split or "test": rounded(metrics)}, indent=2))
 
 
 @app.command()
@@ -96,9 +101,10 @@ def predict(
     original units. Classification: a label and class probabilities for each sequence of --input (a table like the
     training data, a .ts file, or for character models a text file with one sequence per line). --output - writes
     to stdout."""
-    from seqarena.files import atomic_open
+    from seqarena.files import atomic_open, check_output_file
     from seqarena.run import predict as run_predict
 
+    check_output_file(output)
     result, what = run_predict(run_dir, input)
     if str(output) == "-":
         result.to_csv(sys.stdout, index=False)
@@ -153,7 +159,7 @@ def generate(
         use_cache=cache,
     )
     if as_json:
-        print(json.dumps(result, indent=2))
+        print(dumps(result, indent=2))
     elif streaming:
         print(prompt if not echoed else "")
     else:
@@ -175,8 +181,11 @@ def translate(
     plot: Annotated[Path | None, typer.Option(help="write the first sentence's attention heatmap (SVG)")] = None,
 ) -> None:
     """Translate a sentence (or stdin, line by line) with a trained sequence-to-sequence model."""
+    from seqarena.files import check_output_file
     from seqarena.run import translate as run_translate
 
+    if plot is not None:
+        check_output_file(plot, "--plot")
     texts = [text] if text is not None else [line.strip() for line in sys.stdin if line.strip()]
     result = run_translate(run_dir, texts, beam=beam, attention=plot is not None)
     if plot is not None:

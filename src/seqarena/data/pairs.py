@@ -167,3 +167,23 @@ def synthetic(kind: str, n: int = 3000, length: int = 8, seed: int = 0) -> Pairs
         pairs.append((word, word[::-1] if kind == "reverse" else "".join(sorted(word))))
     digest = hashlib.sha256(repr((kind, n, length, seed)).encode()).hexdigest()
     return Pairs(f"synthetic-{kind}", split_pairs(pairs, seed), f"generated:{digest}", "char")
+
+
+def listing() -> list[tuple[str, ...]]:
+    """(name, task, size, defaults, period, licence, availability, description) of the sentence-pair sets, for
+    `seqarena datasets`."""
+    here = registry.data_dir()
+
+    def where(folder: str) -> str:
+        return "data dir" if here is not None and (here / folder).is_dir() else "download"
+
+    rows = [
+        ("eng-fra", "10,804 pairs (filtered)", "-", "-", "CC BY 2.0 FR (Tatoeba)", where("eng-fra"),
+         "English-French, the PyTorch seq2seq tutorial's filter; seeded 80/10/10 split; en->fr or fr->en"),
+        ("multi30k", "29,000 / 1,014 / 1,000", "-", "-", "non-commercial research (Flickr30K terms)", where("multi30k"),
+         "image captions in de, en, fr; official splits (test_2016_flickr); de->en by default"),
+    ]  # fmt: skip
+    for kind in SYNTHETIC:
+        rows.append((f"synthetic-{kind}", "configurable", "-", "-", "generated", "generated",
+                     f"character task: {kind} (task.data_args: n, length, seed)"))  # fmt: skip
+    return [(name, "seq2seq", *rest) for name, *rest in rows]

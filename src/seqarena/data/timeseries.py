@@ -14,6 +14,7 @@ import torch
 from seqarena.errors import DataError
 
 TIME_NAMES = ("date", "time", "timestamp", "datetime", "ds")
+MAX_ABS = 1e150  # beyond this, squares overflow float64
 
 
 @dataclass
@@ -74,7 +75,34 @@ def frame_to_series(frame: pd.DataFrame, source: str, time_column: str | None = 
         )
     if frame.shape[1] == 0:
         raise DataError(f"{source} has no numeric columns to forecast")
-    return Series(frame.to_numpy(dtype=np.float64), [str(c) for c in frame.columns], time, source)
+    values = frame.to_numpy(dtype=np.float64)  # (N, C)
+    _check_finite(values, [str(c) for c in frame.columns], source)
+    return Series(values, [str(c) for c in frame.columns], time, source)
+
+
+def _check_finite(values: np.ndarray, columns: list[str], source: str) -> None:
+    """No infinite values, and none so large that squaring them overflows (scalers and MSE would be inf)."""
+    huge = np.isinf(values) | (np.abs(np.nan_to_num(values)) > MAX_ABS)
+    if huge.any():
+        row, col = (int(i) for i in np.argwhere(huge)[0])
+        raise DataError(
+            f"{source}: column '{columns[col]}' row {row + 2} holds {float(values[row, col])!r}, beyond what training "
+            f"can handle (|x| <= {MAX_ABS:g}); remove the row or rescale the column"
+        )
+
+
+def check_time_order(time: pd.DatetimeIndex, source: str, bounds: dict[str, tuple[int, int]]) -> None:
+    """Timestamps increase strictly in every split: a duplicate or an unsorted row is an error naming it."""
+    ns = time.as_unit("ns").asi8
+    bad = np.flatnonzero(np.diff(ns) <= 0)
+    if len(bad):
+        row = int(bad[0]) + 1
+        split = next((s for s, (lo, hi) in bounds.items() if lo <= row < hi), "train")
+        what = "repeats" if ns[row] == ns[row - 1] else "goes back in time after"
+        raise DataError(
+            f"{source}: the timestamp at row {row + 2} ({time[row]}, {split} split) {what} the one before "
+            f"({time[row - 1]}); sort the rows by time and remove duplicate timestamps"
+        )
 
 
 def read_csv(path: Path, time_column: str | None = None) -> Series:

@@ -40,9 +40,21 @@ def ucr_names() -> list[str]:
     names = set()
     for root in roots():
         for folder in root.iterdir():
-            if (folder / f"{folder.name}_TRAIN.ts").is_file() and (folder / f"{folder.name}_TEST.ts").is_file():
+            train = folder / f"{folder.name}_TRAIN.ts"
+            if train.is_file() and (folder / f"{folder.name}_TEST.ts").is_file() and not _regression(train):
                 names.add(folder.name)
     return sorted(names)
+
+
+def _regression(path: Path) -> bool:
+    """An archive of continuous targets (@targetLabel true), not classes."""
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            if line.lower().startswith("@data"):
+                return False
+            if line.lower().startswith("@targetlabel") and "true" in line.lower():
+                return True
+    return False
 
 
 def find(name: str) -> tuple[Path, Path] | None:
@@ -65,7 +77,7 @@ def read_ts(path: Path) -> tuple[list[np.ndarray], list[str], dict[str, str]]:
     with open(path, encoding="utf-8", errors="strict") as fh:
         for number, raw in enumerate(fh, start=1):
             line = raw.strip()
-            if not line or line.startswith("#"):
+            if not line or line.startswith(("#", "%")):  # comments (ARFF-style "%" in some archives)
                 continue
             if not in_data:
                 if not line.startswith("@"):
@@ -76,6 +88,11 @@ def read_ts(path: Path) -> tuple[list[np.ndarray], list[str], dict[str, str]]:
                     in_data = True
                 elif key in UNSUPPORTED and value.strip().lower() == "true":
                     raise DataError(f"{path}: .ts files with @timeStamps true are not supported")
+                elif key == "targetlabel" and value.strip().lower().startswith("true"):
+                    raise DataError(
+                        f"{path.name} is a regression problem (continuous targets, @targetLabel): seqarena classifies; "
+                        f"choose a classification archive (see `seqarena datasets`)"
+                    )
                 else:
                     header[key] = value.strip()
                 continue

@@ -20,6 +20,7 @@ from seqarena.errors import ConfigError
 from seqarena.models.attention import SoftmaxAttention
 from seqarena.models.base import Capabilities, SequenceModel, State
 from seqarena.models.transformer import Block, sinusoidal
+from seqarena.ranges import at_least, opt
 from seqarena.registry import register_model
 
 
@@ -166,8 +167,8 @@ class LSTMAttention(_Stack):
 class LSTMGRUConfig:
     name: str = "lstm_gru"
     d_model: int = 64
-    lstm_layers: int = 1
-    gru_layers: int = 1
+    lstm_layers: int = opt(1, at_least(1))
+    gru_layers: int = opt(1, at_least(1))
     dropout: float = 0.0
     params: int | None = None  # a target parameter count: sets d_model (within 5%)
 

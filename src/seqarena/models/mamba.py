@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from seqarena.models.base import Capabilities, SequenceModel, State
+from seqarena.ranges import at_least, opt
 from seqarena.registry import register_model
 
 
@@ -23,10 +24,10 @@ class MambaConfig:
     d_model: int = 64
     num_layers: int = 2
     d_state: int = 16
-    expand: int = 2  # inner width = expand * d_model
-    d_conv: int = 4
+    expand: int = opt(2, at_least(1))  # inner width = expand * d_model
+    d_conv: int = opt(4, at_least(1))
     scan: Literal["auto", "sequential", "chunked"] = "auto"  # auto: chunked on CUDA, sequential on the CPU
-    scan_chunk: int = 32  # steps per chunk of the chunked scan
+    scan_chunk: int = opt(32, at_least(1))  # steps per chunk of the chunked scan
     dropout: float = 0.0
     params: int | None = None  # a target parameter count: sets d_model (within 5%)
 

@@ -15,6 +15,7 @@ from torch import nn
 
 from seqarena.errors import ConfigError
 from seqarena.models.base import Capabilities, SequenceModel, State
+from seqarena.ranges import POSITIVE, opt
 from seqarena.registry import register_model
 
 
@@ -25,8 +26,8 @@ class S4DConfig:
     num_layers: int = 2
     d_state: int = 64  # state size N per channel (N/2 complex modes)
     dropout: float = 0.0
-    dt_min: float = 1e-3
-    dt_max: float = 1e-1
+    dt_min: float = opt(1e-3, POSITIVE)
+    dt_max: float = opt(1e-1, POSITIVE)
     params: int | None = None  # a target parameter count: sets d_model (within 5%)
 
 

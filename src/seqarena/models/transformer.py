@@ -19,6 +19,7 @@ from torch import nn
 from seqarena.errors import ConfigError
 from seqarena.models.attention import Cache, LinearAttention, LocalAttention, SoftmaxAttention
 from seqarena.models.base import Capabilities, SequenceModel, State
+from seqarena.ranges import NON_NEGATIVE, at_least, opt
 from seqarena.registry import register_model
 
 
@@ -124,8 +125,9 @@ class Transformer(SequenceModel):
 @dataclass(kw_only=True)
 class LocalAttentionConfig(TransformerConfig):
     name: str = "local_attention"
-    window: int = 32  # keys within this many steps (each side when not causal)
-    global_tokens: int = 1  # the first positions every query sees (and that see everything, when not causal)
+    window: int = opt(32, at_least(1))  # keys within this many steps (each side when not causal)
+    global_tokens: int = opt(1, NON_NEGATIVE)  # the first positions every query sees (and that see everything,
+    # when not causal)
 
 
 @register_model("local_attention")
@@ -145,7 +147,8 @@ class LocalTransformer(Transformer):
 class LinearAttentionConfig(TransformerConfig):
     name: str = "linear_attention"
     causal: bool = True
-    chunk: int = 64  # causal training: quadratic inside chunks of this length, a carried state between them
+    chunk: int = opt(64, at_least(1))  # causal training: quadratic inside chunks of this length, a carried state
+    # between them
 
 
 @register_model("linear_attention")

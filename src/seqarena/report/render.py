@@ -106,6 +106,15 @@ def summary(board: list[dict[str, Any]], task_cls: Any) -> list[str]:
     return lines
 
 
+def flagged(entries: list[dict[str, Any]]) -> list[str]:
+    """A warning line per run that scored far worse than the task's trivial baseline."""
+    lines = []
+    for e in entries:
+        for warning in ((e["row"].get("result") or {}).get("warnings") or [])[:1]:
+            lines.append(f"Warning: {e['label']} (seed {e['seed']}): {warning}.")
+    return lines
+
+
 def _point_name(point: dict[str, Any]) -> str:
     return ", ".join(f"{k} = {v}" for k, v in point.items()) or "results"
 
@@ -131,7 +140,7 @@ def write_report(arena_dir: Path, url: str | None = None) -> Path:
         rendered.append(
             {
                 "name": _point_name(p["point"]),
-                "summary": summary(board, task_cls),
+                "summary": summary(board, task_cls) + flagged(entries),
                 "rows": table_rows(board, task_cls),
                 "failures": failures,
                 "figures": [f for f in figures if f],

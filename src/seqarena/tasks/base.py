@@ -108,6 +108,8 @@ class Task:
     loss_name: ClassVar[str] = "loss"  # what the training and validation loss is, for plot labels
     adopts: ClassVar[tuple[str, ...]] = ()  # options users spell under model. that are this task's own
     cv_metrics: ClassVar[tuple[str, ...]] = ()  # `seqarena cv`: validation metrics summarised over folds; () = none
+    baseline: ClassVar[tuple[str, str] | None] = None  # (metric key, key of a trivial baseline's score in the same
+    # metrics): a run far worse than that baseline is flagged (seqarena/quality.py)
 
     cfg: RunConfig  # the resolved config that batches, loss and metrics follow
     notes: list[str]  # lines for the user before training (e.g. a class seen only in test)

@@ -18,6 +18,7 @@ from seqarena.config import RunConfig
 from seqarena.data import registry as datasets
 from seqarena.data.labelled import LabelledSet, assign_splits, load_labelled
 from seqarena.errors import ConfigError, DataError, SeqarenaError
+from seqarena.ranges import FRACTION, NON_NEGATIVE, UNIT, at_least, opt
 from seqarena.registry import get_model, register_task
 from seqarena.sizing import solve_width
 from seqarena.splits import SPLITS
@@ -36,21 +37,29 @@ class ClassifyConfig:
     label: str | None = None  # tables: the label column (default "label")
     id_column: str | None = None  # tables in long format: the column naming each row's sequence
     pooling: Literal["last", "mean", "max", "attention"] = "mean"  # (B, T, D) -> (B, D) over the valid steps
-    patch: int = 1  # feed groups of this many steps as one input vector (PatchTST-style); shortens long sequences
+    patch: int = opt(1, at_least(1))
+    # feed groups of this many steps as one input vector (PatchTST-style); shortens long sequences
     derivative: bool = False  # add each channel's first differences as channels (shape changes stand out)
-    jitter: float = 0.0  # training augmentation: add Gaussian noise of this std (in standardised units) to each step
-    scaling: float = 0.0  # training augmentation: multiply each training sequence by 1 + N(0, scaling^2)
-    time_warp: float = 0.0  # training augmentation: smoothly stretch and squeeze time; the std of the log local
+    jitter: float = opt(0.0, NON_NEGATIVE)
+    # training augmentation: add Gaussian noise of this std (in standardised units) to each step
+    scaling: float = opt(0.0, NON_NEGATIVE)
+    # training augmentation: multiply each training sequence by 1 + N(0, scaling^2)
+    time_warp: float = opt(0.0, NON_NEGATIVE)
+    # training augmentation: smoothly stretch and squeeze time; the std of the log local
     # speed at 4 knots (e.g. 0.2); the first and last valid steps stay in place
-    val_fraction: float = 0.2  # official train/test splits: the share of training cases held out for validation;
+    val_fraction: float = opt(0.2, FRACTION)
+    # official train/test splits: the share of training cases held out for validation;
     # 0: none, train on every training case and keep the epoch of lowest training loss (refit a chosen recipe)
-    split: list[float] | None = None  # no official split: train/val/test shares (default 0.8, 0.1, 0.1)
-    split_seed: int = 0  # the seed of the stratified split (kept apart from train.seed, so seeds share a split)
-    folds: int | None = None  # cross-validation: validate on fold `fold` of a stratified k-fold split of the
-    fold: int = 0  # non-test cases instead of val_fraction (`seqarena cv` runs every fold)
+    split: list[float] | None = opt(None, UNIT)  # no official split: train/val/test shares (default 0.8, 0.1, 0.1)
+    split_seed: int = opt(0, NON_NEGATIVE)
+    # the seed of the stratified split (kept apart from train.seed, so seeds share a split)
+    folds: int | None = opt(None, at_least(2))
+    # cross-validation: validate on fold `fold` of a stratified k-fold split of the
+    fold: int = opt(0, NON_NEGATIVE)  # non-test cases instead of val_fraction (`seqarena cv` runs every fold)
     scale: Literal["standard", "none"] = "standard"  # standardise each channel with training statistics
-    max_length: int | None = None  # keep at most this many steps of each sequence (the first ones)
-    max_train: int | None = None  # keep a seeded random subset of this many training cases (e.g. sequential MNIST)
+    max_length: int | None = opt(None, at_least(1))  # keep at most this many steps of each sequence (the first ones)
+    max_train: int | None = opt(None, at_least(1))
+    # keep a seeded random subset of this many training cases (e.g. sequential MNIST)
 
 
 ERROR_RATE = Metric("error_rate", "test error rate")
@@ -75,6 +84,7 @@ class ClassifyTask(Task):
     sections = ("confusion",)
     loss_name = "cross-entropy"
     cv_metrics = ("accuracy", "loss", "macro_f1")
+    baseline = ("accuracy", "majority_accuracy")
 
     def __init__(self, cfg: RunConfig, run_dir: Path | None = None) -> None:
         tc = cfg.task
@@ -203,8 +213,8 @@ class ClassifyTask(Task):
             raise ConfigError(f"the {split} split is empty (task.val_fraction=0 trains on every training case)")
         probs = self.predict_proba(model, self.x[split], batch_size, device)  # (N, K)
         majority = int(torch.bincount(self.y["train"], minlength=len(self.classes)).argmax())
-        baseline = float((self.y[split] == majority).double().mean())  # always predict the commonest class
-        return {**classification_metrics(probs, self.y[split], self.classes), "majority_accuracy": baseline}
+        always = float((self.y[split] == majority).double().mean())  # always predict the commonest class
+        return {**classification_metrics(probs, self.y[split], self.classes), "majority_accuracy": always}
 
     def artifacts(self) -> dict[str, Any]:
         tc = self.cfg.task
@@ -268,18 +278,11 @@ def make_model(cfg: RunConfig, in_dim: int, n_classes: int, vocab_size: int | No
 
 
 def _check_options(tc: Any) -> None:
-    if not 0.0 <= tc.val_fraction < 1.0:
-        raise ConfigError(f"task.val_fraction={tc.val_fraction} must be in [0, 1) (e.g. 0.2; 0: no validation)")
+    """The relations between options (each option's own range is checked when the config is built)."""
     if tc.split is not None and (len(tc.split) != 3 or any(s <= 0 for s in tc.split) or abs(sum(tc.split) - 1) > 1e-6):
         raise ConfigError(f"task.split={tc.split} must be three positive shares summing to 1 (train, val, test)")
-    if tc.folds is not None and (tc.folds < 2 or not 0 <= tc.fold < tc.folds):
-        raise ConfigError(f"task.folds={tc.folds}, task.fold={tc.fold}: need folds >= 2 and 0 <= fold < folds")
-    if tc.jitter < 0 or tc.scaling < 0 or tc.time_warp < 0:
-        raise ConfigError("task.jitter, task.scaling and task.time_warp must be >= 0 (0: no augmentation)")
-    for key in ("max_length", "max_train", "patch"):
-        value = getattr(tc, key)
-        if value is not None and value < 1:
-            raise ConfigError(f"task.{key}={value} must be >= 1")
+    if tc.folds is not None and not 0 <= tc.fold < tc.folds:
+        raise ConfigError(f"task.folds={tc.folds}, task.fold={tc.fold}: need 0 <= fold < folds")
 
 
 def _sorted_labels(labels: set[str]) -> list[str]:

@@ -14,8 +14,9 @@ from torch import nn
 
 from seqarena.config import RunConfig
 from seqarena.data import registry as datasets
-from seqarena.data.timeseries import fill_missing, gap_channel, infer_freq, resolve_gaps
+from seqarena.data.timeseries import check_time_order, fill_missing, gap_channel, infer_freq, resolve_gaps
 from seqarena.errors import DataError
+from seqarena.ranges import at_least, opt
 from seqarena.registry import get_model, register_task
 from seqarena.sizing import solve_width
 from seqarena.splits import SPLITS
@@ -31,8 +32,8 @@ class ForecastConfig:
     data_args: dict[str, Any] = field(default_factory=dict)  # options of generated datasets (synthetic)
     features: Literal["M", "S", "MS"] = "M"  # M: all -> all, S: target -> target, MS: all -> target
     target: str | None = None  # target column for S/MS; the dataset's default (else its last column)
-    lookback: int | None = None  # None: the dataset's default, else 96
-    horizon: int | None = None  # None: the dataset's default, else 96
+    lookback: int | None = opt(None, at_least(1))  # None: the dataset's default, else 96
+    horizon: int | None = opt(None, at_least(1))  # None: the dataset's default, else 96
     fill: Literal["ffill", "interpolate", "zero"] | None = None  # how to fill NaNs; None: NaNs are an error
     revin: bool = True  # normalise each input window by its own mean/std and restore it on the output
     head: Literal["last", "mean", "flatten"] = "last"  # how a backbone's (B, T, D) output becomes a forecast
@@ -59,6 +60,8 @@ class ForecastTask(Task):
         Column("stream ms/step", "stream_step_ms", 3),
     )
     baselines = ("last_value", "seasonal_naive", "linear")
+    references = {"last_value_mse": "repeating the last observed value scores MSE {value:.4f} on the same windows."}
+    baseline = ("mse", "last_value_mse")
     sections = ("predictions",)
     loss_name = "MSE (scaled)"
 
@@ -81,6 +84,8 @@ class ForecastTask(Task):
         values = series.values[:, [series.columns.index(c) for c in self.in_columns]]  # (N, C_in)
         self.bounds = split_bounds(len(values), self.info.split, tc.lookback)
         check_lengths(self.bounds, tc.lookback, tc.horizon, tc.data)
+        if series.time is not None and not self.info.quirk:  # a registered quirk is loaded as published
+            check_time_order(series.time, tc.data, self.bounds)
         train_rows = values[: self.bounds["train"][1]]
         self.scaler = Scaler.fit(train_rows)
         scaled = torch.from_numpy(self.scaler.transform(values)).float()  # (N, C_in)
@@ -95,13 +100,13 @@ class ForecastTask(Task):
         self.mape_floor = torch.tensor(0.01 * np.abs(train_rows[:, self.out_idx]).mean(0), dtype=torch.float64)
 
     def _gap_unit(self, tc: Any) -> float | None:
+        if self.info.quirk and tc.gaps == "auto":  # a registered series with a known timestamp oddity is regular
+            return None
         n_train = split_bounds(self.n_rows, self.info.split, tc.lookback or 1)["train"][1]
         return resolve_gaps(self.series, tc.gaps, n_train, tc.data)
 
     def resolve(self, cfg: RunConfig) -> RunConfig:
         tc = cfg.task
-        if tc.lookback is not None and tc.lookback < 1 or tc.horizon is not None and tc.horizon < 1:
-            raise DataError("task.lookback and task.horizon must be >= 1")
         lookback, horizon = tc.lookback or self.info.lookback, tc.horizon or self.info.horizon
         tc = replace(tc, lookback=lookback, horizon=horizon)
         tc = replace(tc, gaps="on" if self._gap_unit(tc) else "off")
@@ -141,13 +146,17 @@ class ForecastTask(Task):
         model.eval()
         std = torch.tensor(self.scaler.std[self.out_idx], dtype=torch.float64)
         mean = torch.tensor(self.scaler.mean[self.out_idx], dtype=torch.float64)
-        sums = dict.fromkeys(("se", "ae", "ae_orig", "se_orig", "ape", "ape_n", "sape", "sape_n", "ase"), 0.0)
+        sums = dict.fromkeys(
+            ("se", "ae", "ae_orig", "se_orig", "ape", "ape_n", "sape", "sape_n", "ase", "se_last"), 0.0
+        )
         count = 0
         scale = torch.tensor(self.mase_scale, dtype=torch.float64)
         for x, y in self.windows[split].iterate(batch_size):
             pred = model(x.to(device)).double().cpu()  # (b, H, C_out)
             y = y.double()
             err = pred - y
+            last = x[:, -1:, self.out_idx].double()  # (b, 1, C_out): the trivial baseline, the last value repeated
+            sums["se_last"] += float(((last - y) ** 2).sum())
             sums["se"] += float((err**2).sum())
             sums["ae"] += float(err.abs().sum())
             p_orig, y_orig = pred * std + mean, y * std + mean
@@ -175,6 +184,7 @@ class ForecastTask(Task):
             "mape": 100 * sums["ape"] / max(sums["ape_n"], 1),
             "smape": 100 * sums["sape"] / max(sums["sape_n"], 1),
             "mase": sums["ase"] / count,
+            "last_value_mse": sums["se_last"] / count,
             "windows": len(self.windows[split]),
         }
 

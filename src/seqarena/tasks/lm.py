@@ -26,6 +26,7 @@ from seqarena.data.tokenizers import Tokenizer, from_json, train_tokenizer
 from seqarena.errors import ConfigError, DataError, SeqarenaError
 from seqarena.files import read_json, write_json
 from seqarena.models.base import detach_state
+from seqarena.ranges import UNIT, at_least, opt
 from seqarena.registry import get_model, register_task
 from seqarena.sizing import solve_width
 from seqarena.splits import SPLITS
@@ -42,15 +43,18 @@ class LMConfig:
     name: Literal["lm"] = "lm"
     data: str = "tinyshakespeare"  # a registered corpus, or a path to a text file or a folder of .txt files
     tokenizer: Literal["char", "byte", "word", "bpe"] | None = None  # None: the corpus default (else char)
-    vocab_size: int | None = None  # bpe: the vocabulary to learn (default 8000); word: keep the most frequent
-    min_freq: int = 1  # word: rarer words become <unk>
-    block_size: int = 128  # context length of a training window (truncated-BPTT length for recurrent models)
+    vocab_size: int | None = opt(None, at_least(1))
+    # bpe: the vocabulary to learn (default 8000); word: keep the most frequent
+    min_freq: int = opt(1, at_least(1))  # word: rarer words become <unk>
+    block_size: int = opt(128, at_least(1))
+    # context length of a training window (truncated-BPTT length for recurrent models)
     batching: Literal["auto", "stream", "blocks"] = "auto"  # auto: stream (TBPTT) for streaming models, else blocks
     head: Literal["auto", "full", "adaptive"] = "auto"  # auto: adaptive softmax from 20k tokens of vocabulary
-    cutoffs: list[int] | None = None  # adaptive softmax cluster bounds (default: vocab/16, vocab/4)
+    cutoffs: list[int] | None = opt(None, at_least(1))  # adaptive softmax cluster bounds (default: vocab/16, vocab/4)
     tie_weights: bool = False  # share the input embedding with the output layer (also `model.tie_weights`)
-    eval_stride: int | None = None  # blocks models: score sliding windows with this stride (None: disjoint blocks)
-    split: list[float] | None = None  # user corpora: train/val/test shares (default 0.9, 0.05, 0.05)
+    eval_stride: int | None = opt(None, at_least(1))
+    # blocks models: score sliding windows with this stride (None: disjoint blocks)
+    split: list[float] | None = opt(None, UNIT)  # user corpora: train/val/test shares (default 0.9, 0.05, 0.05)
     encoding: str = "utf-8"
 
 
@@ -81,14 +85,13 @@ class LMTask(Task):
     }
     loss_name = "cross-entropy (nats/token)"
     adopts = ("tie_weights",)  # the embedding and output layer belong to the task; accept the common spelling
+    baseline = ("ppl", "unigram_ppl")
 
     def __init__(self, cfg: RunConfig, run_dir: Path | None = None) -> None:
         self.notes = []
         tc = cfg.task
         if datasets.is_path(tc.data) or Path(tc.data).expanduser().is_dir():
             tc = replace(tc, data=str(Path(tc.data).expanduser().resolve()))
-        if tc.block_size < 1:
-            raise ConfigError(f"task.block_size={tc.block_size} must be >= 1")
         corpus = load_corpus(tc.data, tc.encoding, tc.split)
         self.kind = tc.tokenizer or corpus.default_tokenizer
         if run_dir is not None:
@@ -312,7 +315,10 @@ def load_tokenizer(run_dir: Path) -> Tokenizer:
     path = run_dir / "tokenizer.json"
     if not path.is_file():
         raise DataError(f"{run_dir} has no tokenizer.json; it is not a finished language-model run")
-    return from_json(read_json(path))
+    try:
+        return from_json(read_json(path))
+    except Exception as exc:  # json's or the tokenizers library's own error types
+        raise DataError(f"{path} is damaged ({type(exc).__name__}); train the run again") from None
 
 
 def make_model(cfg: RunConfig, rank: torch.Tensor) -> LMModel:

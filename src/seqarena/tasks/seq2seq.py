@@ -23,6 +23,7 @@ from torch import nn
 from seqarena.config import RunConfig
 from seqarena.data.pairs import load_pairs, normalise
 from seqarena.errors import ConfigError, SeqarenaError
+from seqarena.ranges import FRACTION, NON_NEGATIVE, at_least, opt
 from seqarena.registry import encdec_names, get_encdec, get_model, register_task
 from seqarena.sizing import solve_width
 from seqarena.splits import SPLITS
@@ -38,12 +39,12 @@ class Seq2SeqConfig:
     source: str | None = None  # language codes: eng-fra en/fr (default en -> fr), multi30k de/en/fr (de -> en)
     target: str | None = None
     tokenizer: Literal["word", "char"] | None = None  # None: word for text, char for the synthetic tasks
-    min_freq: int = 1  # rarer units become <unk>
+    min_freq: int = opt(1, at_least(1))  # rarer units become <unk>
     attention: Literal["none", "bahdanau", "luong"] = "bahdanau"  # recurrent models (also `model.attention`)
-    beam: int = 1  # test decoding: 1 = greedy, else beam search of this width
-    length_penalty: float = 0.6  # beam search: GNMT alpha (0: none)
-    max_decode: int | None = None  # longest output; None: the longest training target + 8
-    label_smoothing: float = 0.0
+    beam: int = opt(1, at_least(1))  # test decoding: 1 = greedy, else beam search of this width
+    length_penalty: float = opt(0.6, NON_NEGATIVE)  # beam search: GNMT alpha (0: none)
+    max_decode: int | None = opt(None, at_least(1))  # longest output; None: the longest training target + 8
+    label_smoothing: float = opt(0.0, FRACTION)
 
 
 SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>")
@@ -94,12 +95,11 @@ class Seq2SeqTask(Task):
     references = {"copy_bleu": "copying the source sentence scores BLEU {value:.2f} on the same test pairs."}
     loss_name = "cross-entropy (nats/token)"
     adopts = ("attention",)  # the decoder's attention belongs to the task
+    baseline = ("bleu", "copy_bleu")
 
     def __init__(self, cfg: RunConfig, run_dir: Path | None = None) -> None:
         self.notes = []
         tc = cfg.task
-        if tc.beam < 1:
-            raise ConfigError(f"task.beam={tc.beam} must be >= 1 (1 = greedy)")
         pairs = load_pairs(tc.data, tc.data_args, tc.source, tc.target)
         self.unit = tc.tokenizer or pairs.tokenizer
         src_train, tgt_train = pairs.splits["train"]

@@ -171,4 +171,8 @@ def _check_no_pickle(path: Path) -> None:
         text = path.read_text(encoding="utf-8")
         lines = text.splitlines() if path.suffix == ".jsonl" else [text]
         for line in lines:
-            json.loads(line)
+            json.loads(line, parse_constant=_refuse)  # strict: a bare NaN or Infinity is not JSON
+
+
+def _refuse(constant: str) -> None:
+    raise AssertionError(f"a JSON file holds the non-standard constant {constant}")

@@ -5,14 +5,17 @@ moment leaves either the old or the new checkpoint, never a mix."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, load_model, save_file, save_model
 from torch import nn
 
+from seqarena.errors import SeqarenaError
 from seqarena.files import read_json, write_json
 
 
@@ -59,15 +62,49 @@ def save_checkpoint(
             shutil.rmtree(old, ignore_errors=True)
 
 
+def verify(root: Path) -> Path | None:
+    """The folder of the checkpoint `latest.json` points to, every file of it readable; None without a checkpoint.
+    A damaged checkpoint is a one-line error naming what is wrong and the fix."""
+    pointer = root / "latest.json"
+    if not pointer.is_file():
+        return None
+    damaged, fix = (
+        f"the checkpoint in {root} is damaged",
+        f"delete {root} (or the whole run) and train without --resume",
+    )
+    try:
+        name = read_json(pointer)["folder"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise SeqarenaError(f"{damaged} ({pointer.name} is not valid); {fix}") from None
+    if not isinstance(name, str) or not re.fullmatch(r"epoch-\d{5}", name) or not (root / name).is_dir():
+        raise SeqarenaError(f"{damaged} ({pointer.name} points to {name!r}, not a checkpoint folder of it); {fix}")
+    folder = root / name
+    try:
+        for part in ("model", "optimizer", "best"):
+            with safe_open(str(folder / f"{part}.safetensors"), framework="pt") as fh:
+                list(fh.keys())
+        state = read_json(folder / "state.json")
+        if not isinstance(state, dict) or "optimizer" not in state or "epoch" not in state:
+            raise ValueError("state.json lacks the loop state")
+    except (OSError, ValueError, SafetensorError) as exc:
+        raise SeqarenaError(f"{damaged} ({type(exc).__name__}: {str(exc).splitlines()[0][:120]}); {fix}") from None
+    return folder
+
+
 def load_checkpoint(
     root: Path, model: nn.Module, optimizer: torch.optim.Optimizer
 ) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:
     """Restore model and optimizer in place; return (train state, best weights), or None without a checkpoint."""
-    pointer = root / "latest.json"
-    if not pointer.is_file():
+    folder = verify(root)
+    if folder is None:
         return None
-    folder = root / read_json(pointer)["folder"]
-    load_model(model, str(folder / "model.safetensors"))
-    state = read_json(folder / "state.json")
-    load_optimizer(optimizer, load_file(str(folder / "optimizer.safetensors")), state.pop("optimizer"))
-    return state, load_file(str(folder / "best.safetensors"))
+    try:
+        load_model(model, str(folder / "model.safetensors"))
+        state = read_json(folder / "state.json")
+        load_optimizer(optimizer, load_file(str(folder / "optimizer.safetensors")), state.pop("optimizer"))
+        return state, load_file(str(folder / "best.safetensors"))
+    except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as exc:
+        raise SeqarenaError(
+            f"the checkpoint in {root} does not fit the run ({type(exc).__name__}: {str(exc).splitlines()[0][:120]});"
+            f" delete {root} and train without --resume"
+        ) from None

@@ -4,7 +4,6 @@ continues exactly as the uninterrupted run would have."""
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 import time
@@ -17,7 +16,7 @@ from torch import nn
 
 from seqarena.config import TrainConfig
 from seqarena.errors import SeqarenaError
-from seqarena.files import atomic_write_text
+from seqarena.files import atomic_write_text, dumps
 from seqarena.training.checkpoint import load_checkpoint, save_checkpoint
 from seqarena.training.optim import build_optimizer, lr_factor, set_lr
 from seqarena.training.precision import autocast_context
@@ -113,8 +112,15 @@ def fit(
         seconds = time.perf_counter() - started
         train_loss = float(loss_sum) / max(seen, 1)
         if not math.isfinite(train_loss):
+            again = (
+                f"; or continue from the checkpoint of epoch {epoch} with a lower rate: --resume --allow-change "
+                f"train.lr --set train.lr=..."
+                if epoch
+                else ""
+            )
             raise TrainingDivergedError(
                 f"training diverged (loss {train_loss}) in epoch {epoch + 1}; lower train.lr or set train.clip_norm"
+                + again
             )
         val = task.evaluate(model, "val", eval_batch, device) if validates else {}
         state["train_seconds"] += seconds
@@ -172,7 +178,7 @@ def _update_stopping(
 
 
 def _write_metrics(path: Path, history: list[dict[str, Any]]) -> None:
-    atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in history))
+    atomic_write_text(path, "".join(dumps(r) + "\n" for r in history))
 
 
 def short_training_note(n_train: int, tc: TrainConfig) -> str | None:
