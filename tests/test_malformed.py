@@ -92,6 +92,7 @@ def _other_files(d: Path) -> dict[str, Path]:
         "nolabel": table(d / "nolabel.csv", ["y,t0,t1", "a,1,2", "b,2,3"]),
         "oneclass": table(d / "oneclass.csv", ["label,t0,t1"] + ["a,1,2"] * 30),
         "hole": table(d / "hole.csv", ["label,t0,t1,t2"] + ["a,1,,3", "b,2,3,4"] * 15),
+        "infcase": table(d / "infcase.csv", ["label,t0,t1,t2"] + ["a,1,inf,3", "b,2,3,4"] * 15),
         "onecol": table(d / "onecol.tsv", ["just one column"] * 30),
         "emptypairs": table(d / "emptypairs.tsv", [""]),
     }
@@ -184,6 +185,7 @@ CASES = [
     ("train", ["--task", "classify", "--data", "{nolabel}"], "no label column"),
     ("train", ["--task", "classify", "--data", "{oneclass}"], "only one class"),
     ("train", ["--task", "classify", "--data", "{hole}"], "hole.csv"),
+    ("train", ["--task", "classify", "--data", "{infcase}"], "infinite or overflowing"),
     ("train", ["--task", "classify", "--data", "NoSuchArchive"], "unknown classification dataset"),
     ("train", ["--task", "classify", "--set", "task.pooling=median"], "task.pooling"),
     ("train", ["--task", "classify", "--set", "task.split=[0.5,0.5]"], "task.split"),

@@ -21,6 +21,7 @@ from seqarena.errors import DataError
 from seqarena.splits import SPLITS
 
 PAD, UNK = 0, 1  # token ids of character sequences; characters start at 2
+MAX_ABS32 = 1e18  # numeric sequences are float32: beyond this, squares (scaling statistics) overflow
 
 
 @dataclass

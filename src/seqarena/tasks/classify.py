@@ -16,7 +16,7 @@ from torch import nn
 
 from seqarena.config import RunConfig
 from seqarena.data import registry as datasets
-from seqarena.data.labelled import LabelledSet, assign_splits, load_labelled
+from seqarena.data.labelled import MAX_ABS32, LabelledSet, assign_splits, load_labelled
 from seqarena.errors import ConfigError, DataError, SeqarenaError
 from seqarena.ranges import FRACTION, NON_NEGATIVE, UNIT, at_least, opt
 from seqarena.registry import get_model, register_task
@@ -99,6 +99,8 @@ class ClassifyTask(Task):
             for i, s in enumerate(seqs):
                 if np.isnan(s).any():
                     raise DataError(f"{data.name}: case {i + 1} has missing values (NaN); fill or drop them first")
+                if not np.isfinite(s).all() or np.abs(s).max(initial=0) > MAX_ABS32:
+                    raise DataError(f"{data.name}: case {i + 1} holds an infinite or overflowing value; fix it first")
             if tc.derivative:
                 seqs = [with_derivative(s) for s in seqs]
         elif tc.derivative:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from seqarena.data.labelled import encode_chars
+from seqarena.data.labelled import MAX_ABS32, encode_chars
 from seqarena.data.tables import read_table, table_sequences
 from seqarena.data.ucr import read_ts
 from seqarena.errors import DataError
@@ -47,6 +47,8 @@ def predict_file(model: torch.nn.Module, art: dict[str, Any], path: Path) -> pd.
     seqs, ids = read_inputs(path, art)
     if art["vocab"] is None and any(np.isnan(s).any() for s in seqs):
         raise DataError(f"{path} has missing values (NaN) inside a sequence; fill them first")
+    if art["vocab"] is None and any(np.abs(s).max(initial=0) > MAX_ABS32 for s in seqs):
+        raise DataError(f"{path} holds an infinite or overflowing value inside a sequence; fix it first")
     xs = prepare_inputs(seqs, art)
     model.eval()
     probs = []
