@@ -81,3 +81,17 @@ def test_every_task_names_a_trivial_baseline_it_reports(name: str) -> None:
     task_cls = get_task(name)
     key, reference = task_cls.baseline
     assert key in {m.key for m in (task_cls.metric, *task_cls.quality)} and reference
+
+
+def test_a_column_that_never_changes_in_training_is_named(tmp_path: Path) -> None:
+    import numpy as np
+    import pandas as pd
+
+    n = 300
+    frame = pd.DataFrame({"date": pd.date_range("2024-01-01", periods=n, freq="h"), "y": np.sin(np.arange(n) / 5)})
+    frame["flat"] = 3.0
+    frame.to_csv(tmp_path / "s.csv", index=False)
+    logs: list[str] = []
+    task = {"data": str(tmp_path / "s.csv"), "lookback": 24, "horizon": 6}
+    seqarena.train({"task": task, "model": {"name": "linear"}, "train": QUIET}, tmp_path / "r", log=logs.append)
+    assert any("flat never change in the training split" in line for line in logs)

@@ -133,6 +133,10 @@ class ClassifyTask(Task):
         self.y = {s: torch.tensor([index.get(lab, -1) for lab in labels[idx[s]]]) for s in SPLITS}
         train_steps = np.concatenate([seqs[i] for i in idx["train"]]) if not self.tokens else None
         self.mean, self.std = _channel_stats(train_steps, tc.scale, len(self.channels))
+        if train_steps is not None and len(train_steps) and (train_steps.std(0) <= 1e-8).any():
+            still = [c for c, sd in zip(self.channels, train_steps.std(0), strict=True) if sd <= 1e-8]
+            self.notes.append(f"note: {', '.join(still[:5])} never change in the training cases; they tell the model "
+                              f"nothing")  # fmt: skip
         self.x = {s: [self._prepare(seqs[i]) for i in idx[s]] for s in SPLITS}
         lengths = [len(s) for s in seqs]
         self.length_range = (min(lengths), max(lengths))

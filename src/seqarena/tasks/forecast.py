@@ -88,6 +88,10 @@ class ForecastTask(Task):
             check_time_order(series.time, tc.data, self.bounds)
         train_rows = values[: self.bounds["train"][1]]
         self.scaler = Scaler.fit(train_rows)
+        constant = [c for c, sd in zip(self.in_columns, train_rows.std(axis=0), strict=True) if sd <= 1e-12]
+        if constant:
+            self.notes.append(f"note: {', '.join(constant[:5])} never change in the training split; they tell the "
+                              f"model nothing (scaled to 0)")  # fmt: skip
         scaled = torch.from_numpy(self.scaler.transform(values)).float()  # (N, C_in)
         self.gap_unit = self._gap_unit(tc)
         if self.gap_unit:  # one more input channel: the time since the previous row, in median training gaps
