@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from seqarena.models.base import tracing
+
 Cache = tuple[torch.Tensor, torch.Tensor]
 
 
@@ -47,8 +49,9 @@ class SoftmaxAttention(_Heads):
         past = 0 if cache is None else cache[0].shape[2]
         if cache is not None:
             k, v = torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2)  # (B, h, past + T, hd)
-        mask, is_causal = None, causal and T > 1
-        if is_causal and past > 0:  # queries at past..past+T-1: bottom-right aligned causal mask
+        exporting = tracing()  # a traced graph may not branch on a variable length
+        mask, is_causal = None, causal and (exporting or T > 1)
+        if is_causal and (exporting or past > 0):  # queries at past..past+T-1: bottom-right aligned causal mask
             mask = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(diagonal=past)
             is_causal = False
         if key_mask is not None:  # (B, T) valid keys of a whole sequence (no cache) -> (B, 1, T, T)

@@ -68,6 +68,12 @@ class SequenceModel(nn.Module):
         raise NotImplementedError
 
 
+def tracing() -> bool:
+    """True while torch.export or the TorchScript tracer records the model for ONNX: code then avoids what a graph
+    cannot hold (complex tensors, Python numbers read from tensors, branches on a variable length)."""
+    return torch.compiler.is_exporting() or torch.jit.is_tracing()
+
+
 def detach_state(state: State | None) -> State | None:
     return None if state is None else tuple(s.detach() for s in state)
 

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from seqarena.errors import ConfigError
-from seqarena.models.base import Capabilities, SequenceModel, State
+from seqarena.models.base import Capabilities, SequenceModel, State, tracing
 from seqarena.ranges import POSITIVE, opt
 from seqarena.registry import register_model
 
@@ -81,6 +81,39 @@ class S4DKernel(nn.Module):
             new = new + _cexp(dtA * T) * state
         return y, new
 
+    def forward_real(self, u: torch.Tensor, state: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """`forward` without complex tensors (for ONNX): u (B, H, T), state (B, H, N/2, 2) as (re, im) or None."""
+        T = u.shape[-1]
+        dt = torch.exp(self.log_dt)[:, None]  # (H, 1)
+        a_re, a_im = -torch.exp(self.log_neg_re), self.im  # (H, N/2): A
+        r, w = a_re * dt, a_im * dt  # dtA = r + i w
+        e_re, e_im = torch.exp(r) * torch.cos(w) - 1.0, torch.exp(r) * torch.sin(w)  # exp(dtA) - 1
+        norm = a_re * a_re + a_im * a_im
+        b_re, b_im = (e_re * a_re + e_im * a_im) / norm, (e_im * a_re - e_re * a_im) / norm  # Bb = (e^dtA - 1) / A
+        c_re, c_im = self.c[..., 0], self.c[..., 1]
+        cb_re, cb_im = c_re * b_re - c_im * b_im, c_re * b_im + c_im * b_re  # C Bb
+        steps = torch.arange(T, device=u.device, dtype=u.dtype)  # (T,)
+        mag = torch.exp(r[..., None] * steps)  # (H, N/2, T): |Ab^l|
+        p_re, p_im = mag * torch.cos(w[..., None] * steps), mag * torch.sin(w[..., None] * steps)  # Ab^l
+        kernel = 2 * (cb_re[..., None] * p_re - cb_im[..., None] * p_im).sum(1)  # (H, T)
+        lag = steps[:, None] - steps[None, :]  # (T, T): t - s
+        toeplitz = kernel[:, lag.clamp_min(0).long()] * (lag >= 0)  # (H, T, T): K[t - s] for s <= t
+        y = torch.einsum("hts,bhs->bht", toeplitz, u) + self.d[:, None] * u  # (B, H, T)
+        rev = torch.flip(u, dims=[-1])  # (B, H, T): u_(T-1-j)
+        s_re, s_im = torch.einsum("hmt,bht->bhm", p_re, rev), torch.einsum("hmt,bht->bhm", p_im, rev)
+        new_re, new_im = s_re * b_re - s_im * b_im, s_re * b_im + s_im * b_re  # (B, H, N/2)
+        if state is not None:
+            z_re, z_im = state[..., 0], state[..., 1]  # (B, H, N/2)
+            ab_re, ab_im = e_re + 1.0, e_im  # Ab
+            q_re, q_im = c_re * ab_re - c_im * ab_im, c_re * ab_im + c_im * ab_re  # C Ab
+            v_re, v_im = q_re * z_re - q_im * z_im, q_re * z_im + q_im * z_re  # C Ab s_0
+            y = y + 2 * (torch.einsum("bhm,hmt->bht", v_re, p_re) - torch.einsum("bhm,hmt->bht", v_im, p_im))
+            magT = torch.exp(r * T)  # (H, N/2): Ab^T
+            t_re, t_im = magT * torch.cos(w * T), magT * torch.sin(w * T)
+            new_re = new_re + t_re * z_re - t_im * z_im
+            new_im = new_im + t_re * z_im + t_im * z_re
+        return y, torch.stack([new_re, new_im], dim=-1)
+
 
 class S4DBlock(nn.Module):
     def __init__(self, cfg: S4DConfig) -> None:
@@ -90,8 +123,11 @@ class S4DBlock(nn.Module):
         self.out = nn.Linear(cfg.d_model, cfg.d_model)
         self.drop = nn.Dropout(cfg.dropout)
 
-    def forward(self, x: torch.Tensor, state: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        y, new = self.ssm(self.norm(x).transpose(1, 2), state)  # (B, H, T)
+    def forward(
+        self, x: torch.Tensor, state: torch.Tensor | None, real: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        run = self.ssm.forward_real if real else self.ssm
+        y, new = run(self.norm(x).transpose(1, 2), state)  # (B, H, T)
         return x + self.drop(self.out(F.gelu(y.transpose(1, 2)))), new  # (B, T, D)
 
 
@@ -114,7 +150,13 @@ class S4D(SequenceModel):
         zeros = torch.zeros(batch, self.cfg.d_model, self.cfg.d_state // 2, 2, device=device)  # complex as (re, im)
         return tuple(zeros.clone() for _ in self.blocks)
 
-    def forward(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+    def forward(self, x: torch.Tensor, state: State | None = None, real: bool = False) -> tuple[torch.Tensor, State]:
+        if real or tracing():  # ONNX: no complex tensors
+            out = []
+            for i, block in enumerate(self.blocks):
+                x, s_new = block(x, None if state is None else state[i], real=True)
+                out.append(s_new)
+            return x, tuple(out)
         new = []
         for i, block in enumerate(self.blocks):
             s = None if state is None else torch.view_as_complex(state[i].contiguous())

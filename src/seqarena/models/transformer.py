@@ -18,7 +18,7 @@ from torch import nn
 
 from seqarena.errors import ConfigError
 from seqarena.models.attention import Cache, LinearAttention, LocalAttention, SoftmaxAttention
-from seqarena.models.base import Capabilities, SequenceModel, State
+from seqarena.models.base import Capabilities, SequenceModel, State, tracing
 from seqarena.ranges import NON_NEGATIVE, at_least, opt
 from seqarena.registry import register_model
 
@@ -103,10 +103,15 @@ class Transformer(SequenceModel):
         if state is not None and not self.cfg.causal:
             raise TypeError("a non-causal Transformer cannot continue from a KV cache")
         T = x.shape[1]
-        past = 0 if state is None else int(state[-1].item())
-        if past + T > self.cfg.max_len and self.pos is not None:
-            raise ValueError(f"sequence of {past + T} steps exceeds model.max_len={self.cfg.max_len}")
-        positions = torch.arange(past, past + T, device=x.device)
+        if state is not None and tracing():  # ONNX: the position is data, the past a shape
+            past, start = state[0].shape[2], state[-1]
+            positions = start + torch.arange(T, device=x.device)  # (T,)
+        else:
+            past = 0 if state is None else int(state[-1].item())
+            if past + T > self.cfg.max_len and self.pos is not None:
+                raise ValueError(f"sequence of {past + T} steps exceeds model.max_len={self.cfg.max_len}")
+            positions = torch.arange(past, past + T, device=x.device)
+            start = torch.full((1,), past, dtype=torch.long, device=x.device)
         if self.pos is not None:
             x = x + self.pos(positions)
         elif self.cfg.positions == "sinusoidal":
@@ -119,7 +124,7 @@ class Transformer(SequenceModel):
             new.extend(kv)
         if not self.cfg.causal:
             return self.norm(x), None
-        return self.norm(x), (*new, torch.full((1,), past + T, dtype=torch.long, device=x.device))
+        return self.norm(x), (*new, start + T)
 
 
 @dataclass(kw_only=True)

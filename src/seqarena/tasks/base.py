@@ -214,6 +214,23 @@ class Task:
         raise SeqarenaError(f"{run.run_dir} is a {cls.name} run; translate needs a sequence-to-sequence run")
 
     @classmethod
+    def export_graphs(cls, model: nn.Module, artifacts: dict[str, Any]) -> list[Any]:
+        """The graphs `seqarena export` writes (deploy/graphs.py Graph), the main one first."""
+        raise SeqarenaError(f"task '{cls.name}' cannot be exported to ONNX yet")
+
+    @classmethod
+    def streamer(cls, run: Any, graphs: Any) -> Any:
+        """An object with step(observation) -> dict and reset(), predicting from the carried state, run by
+        `graphs` (deploy/runtime.py: ONNX Runtime or eager)."""
+        raise SeqarenaError(f"{run.run_dir} is a {cls.name} run; its task cannot stream")
+
+    @classmethod
+    def onnx_model(cls, model: nn.Module, graphs: Any) -> nn.Module:
+        """A stand-in for `model` that evaluate() accepts, running the exported graphs (deploy/runtime.py
+        OnnxGraphs) with ONNX Runtime: how int8 is scored on the task's own metric."""
+        raise SeqarenaError(f"task '{cls.name}' cannot score an ONNX export")
+
+    @classmethod
     def ensemble(cls, runs: list[Any], split: str, batch_size: int) -> dict[str, Any]:
         """Metrics of the averaged predictions of several finished runs (cross-validation folds)."""
         raise SeqarenaError(f"task '{cls.name}' cannot average the predictions of several runs")

@@ -254,6 +254,24 @@ class ClassifyTask(Task):
         return out
 
     @classmethod
+    def onnx_model(cls, model: nn.Module, graphs: Any) -> nn.Module:
+        from seqarena.tasks.classify_export import OnnxClassifier
+
+        return OnnxClassifier(graphs)
+
+    @classmethod
+    def streamer(cls, run: Any, graphs: Any) -> Any:
+        from seqarena.tasks.classify_export import ClassifyStreamer
+
+        return ClassifyStreamer(run, graphs)
+
+    @classmethod
+    def export_graphs(cls, model: nn.Module, artifacts: dict[str, Any]) -> list[Any]:
+        from seqarena.tasks.classify_export import export_graphs
+
+        return export_graphs(model, artifacts)
+
+    @classmethod
     def predict(cls, run: Any, inputs: Path) -> tuple[Any, str]:
         from seqarena.tasks.classify_predict import predict_file
 

@@ -141,6 +141,24 @@ class LMTask(Task):
         return make_model(cfg, self.rank)
 
     @classmethod
+    def onnx_model(cls, model: nn.Module, graphs: Any) -> nn.Module:
+        from seqarena.tasks.lm_export import OnnxLM
+
+        return OnnxLM(model, graphs)
+
+    @classmethod
+    def streamer(cls, run: Any, graphs: Any) -> Any:
+        from seqarena.tasks.lm_export import LMStreamer
+
+        return LMStreamer(run, graphs)
+
+    @classmethod
+    def export_graphs(cls, model: nn.Module, artifacts: dict[str, Any]) -> list[Any]:
+        from seqarena.tasks.lm_export import export_graphs
+
+        return export_graphs(model, artifacts)
+
+    @classmethod
     def load_model(cls, cfg: RunConfig, artifacts: dict[str, Any]) -> LMModel:
         rank = artifacts.get("rank")
         return make_model(cfg, torch.tensor(rank) if rank else torch.arange(artifacts["vocab_size"]))
