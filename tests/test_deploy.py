@@ -96,7 +96,7 @@ def test_classify_stream_ends_at_the_whole_sequence_probabilities(runs: dict[str
     seq = np.sin(2 * math.pi * np.arange(30) / 20)[:, None]
     art = run.artifacts
     x = torch.from_numpy((seq - np.array(art["mean"])) / np.array(art["std"])).float()[None]
-    with torch.inference_mode():
+    with torch.inference_mode():  # what predict computes: scaled values through the trained model
         whole = torch.softmax(run.model(x, torch.ones(1, 30, dtype=torch.bool)), -1)[0].numpy()
     for kind in ("onnx", "eager"):
         streamer = open_stream(runs["classify"], kind)

@@ -74,7 +74,10 @@ def test_health_metadata_card_and_infer(server: tuple[str, dict]) -> None:
     card = httpx.get(f"{url}/v2/models/f/card").json()
     assert card["task"] == "forecast" and "mse" in card["test"] and card["export"]["window"]["parity"]
     _, L, C = meta["inputs"][0]["shape"]
-    body = {"id": "r1", "inputs": [{"name": "x", "shape": [2, L, C], "datatype": "FP32", "data": [0.1] * (2 * L * C)}]}
+    body = {
+        "id": "r1",
+        "inputs": [{"name": "x", "shape": [2, L, C], "datatype": "FP32", "data": [330.0] * (2 * L * C)}],
+    }
     out = httpx.post(f"{url}/v2/models/f/infer", json=body).json()
     assert out["id"] == "r1" and out["outputs"][0]["name"] == "y" and out["outputs"][0]["shape"][0] == 2
     y = out["outputs"][0]
@@ -162,8 +165,9 @@ def test_dynamic_batching_answers_each_request_with_its_own_rows(server: tuple[s
         body = {"inputs": [{"name": "x", "shape": [1, L, C], "datatype": "FP32", "data": [v] * (L * C)}]}
         return httpx.post(f"{url}/v2/models/f/infer", json=body).json()["outputs"][0]["data"]
 
-    alone = {v: one(v) for v in (0.1, 0.5, 0.9)}
+    levels = (320.0, 340.0, 360.0)  # co2 ppm: the inputs and outputs are in the data's own units
+    alone = {v: one(v) for v in levels}
     with concurrent.futures.ThreadPoolExecutor(6) as pool:
-        together = list(pool.map(one, [0.1, 0.5, 0.9] * 4))
-    for v, got in zip([0.1, 0.5, 0.9] * 4, together, strict=True):
-        assert got == pytest.approx(alone[v], abs=1e-5)
+        together = list(pool.map(one, levels * 4))
+    for v, got in zip(levels * 4, together, strict=True):
+        assert got == pytest.approx(alone[v], rel=1e-5)

@@ -5,6 +5,14 @@ from __future__ import annotations
 from seqarena.cli.app import app
 
 
+def onnx(cls: type, cap: object) -> str:
+    """How `seqarena export` exports the model: its first exporter, and a step graph for stateful models."""
+    if not getattr(cap, "trainable", True):
+        return "-"
+    way = "dynamo" if cls.onnx_exporter == "dynamo" else "tracer"
+    return f"{way}+step" if getattr(cap, "stateful", False) else way
+
+
 @app.command()
 def models() -> None:
     """Every registered model: family, kind, capabilities, parameters at the default size, and the tasks it
@@ -16,7 +24,8 @@ def models() -> None:
     from seqarena.registry import get_model, get_task, model_names, task_names
 
     table = Table(
-        "model", "family", "kind", "causal", "bidirectional", "stateful", "streams", "time gaps", "params (default)",
+        "model", "family", "kind", "causal", "bidirectional", "stateful", "streams", "time gaps", "ONNX",
+        "params (default)",
     )  # fmt: skip
     table.add_column("tasks", overflow="fold")
     spec = ForecastSpec(lookback=96, horizon=96, channels=7, period=24)
@@ -30,9 +39,9 @@ def models() -> None:
         yes = {True: "yes", False: "-"}
         table.add_row(
             name, cap.family, cap.kind, yes[cap.causal], yes[cap.bidirectional], yes[cap.stateful],
-            yes[cap.streaming], yes[cap.time_aware], size, ",".join(serves),
+            yes[cap.streaming], yes[cap.time_aware], onnx(cls, cap), size, ",".join(serves),
         )  # fmt: skip
-    Console(width=150).print(table)
+    Console(width=175).print(table)
 
 
 @app.command()

@@ -1,10 +1,12 @@
 """`seqarena export RUN`: a finished run's graphs (deploy/graphs.py) to ONNX, each checked against eager PyTorch.
 
 Every graph goes through `torch.onnx.export` with the dynamo exporter first and the TorchScript-based one where
-dynamo fails. Parity is checked at once with ONNX Runtime: on a second shape (another batch, and another length
-where the graph allows it), and for a step graph over a 100-step drift test with the state fed back, both within
-TOLERANCE of eager. `export.json` records the path taken, the opset, the shapes and the parity. A graph that fails
-is left out with its reason; a run whose main graph fails is refused and nothing is written.
+dynamo fails (a model may name the TorchScript one first: a step-by-step Python cell, which torch.export would
+trace step by step for minutes). Parity is checked at once with ONNX Runtime: on a second shape (another batch,
+and another length where the graph allows it), and for a step graph over a 100-step drift test with the state
+fed back, both within TOLERANCE of eager. `export.json` records the path taken, the opset, the shapes and the
+parity. A graph that fails is left out with its reason; a run whose main graph fails is refused and nothing is
+written.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from seqarena.deploy import onnx_modules, versions
 from seqarena.deploy.graphs import Graph
 from seqarena.errors import SeqarenaError
 from seqarena.files import check_output_dir, read_json, write_json
+from seqarena.registry import get_model
 
 TOLERANCE = 1e-4  # max |onnx - eager| / max(1, max |eager|)
 EXPORTERS = ("auto", "dynamo", "torchscript")
@@ -34,7 +37,8 @@ MANIFEST = "export.json"
 
 def _export_one(graph: Graph, path: Path, exporter: str) -> str:
     onnx_modules()
-    tried = ("dynamo", "torchscript") if exporter == "auto" else (exporter,)
+    order = ("dynamo", "torchscript") if graph.prefer == "dynamo" else ("torchscript", "dynamo")
+    tried = order if exporter == "auto" else (exporter,)
     errors = []
     for way in tried:
         try:
@@ -158,7 +162,7 @@ def export_graphs(graphs: list[Graph], out: Path, exporter: str) -> dict[str, An
         done[graph.name] = {
             "file": path.name,
             "exporter": way,
-            **({"dynamo_failed": graph.fallback} if graph.fallback else {}),
+            **({"first_choice_failed": graph.fallback} if graph.fallback else {}),
             "opset": OPSET,
             "note": graph.note,
             "state": graph.state,
@@ -183,6 +187,8 @@ def export(
     out = Path(out) if out is not None else run.run_dir / "export"
     check_output_dir(out, "--out", may_exist=MANIFEST)
     graphs = run.task.export_graphs(run.model, run.artifacts)
+    for g in graphs:
+        g.prefer = get_model(run.config.model.name).onnx_exporter
     if log is not None:
         log(f"exporting {len(graphs)} graph(s) of {run.run_dir} to {out}, each checked with ONNX Runtime")
     partial = out.with_name(f".{out.name}.partial")

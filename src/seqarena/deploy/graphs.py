@@ -30,7 +30,8 @@ class Graph:
     state: int = 0  # a step graph: the number of trailing state inputs/outputs
     steps: list[torch.Tensor] = field(default_factory=list)  # step inputs for the drift test (state fed back)
     note: str = ""  # what the graph is for, recorded in export.json
-    fallback: str = ""  # why the dynamo exporter failed, when the TorchScript one was used
+    fallback: str = ""  # why the preferred exporter failed, when the other one was used
+    prefer: str = "dynamo"  # what exporter="auto" tries first (a model's onnx_exporter)
 
 
 def state_names(n: int) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -106,9 +106,7 @@ def quantize(run_dir: str | Path, export_dir: str | Path | None = None, calls: i
     for label, graphs in (("fp32", fp32), ("int8", int8)):
         if not graphs.has("window"):
             continue
-        scores[label] = task.evaluate(
-            run.task.onnx_model(run.model, graphs), "test", run.config.eval.batch_size, device
-        )
+        scores[label] = task.evaluate(run.task.onnx_model(run, graphs), "test", run.config.eval.batch_size, device)
     if "int8" not in scores:
         raise SeqarenaError(f"the window graph of {export_dir} could not be quantised: {report['graphs']}")
     report["metric"] = {

@@ -75,7 +75,8 @@ class LocalAttention(_Heads):
     ) -> tuple[torch.Tensor, Cache]:
         q, k, v = self.split(x)
         T, g = x.shape[1], self.global_tokens
-        if key_mask is None and cache is None and pos == 0 and 2 * self.window < T:  # whole sequence: O(T * window)
+        traced = tracing()  # ONNX: the dense mask (same result; no unfold, no data-dependent cache size)
+        if not traced and key_mask is None and cache is None and pos == 0 and 2 * self.window < T:  # O(T * window)
             keep = (torch.arange(T, device=x.device) < g) | (torch.arange(T, device=x.device) > T - self.window)
             return self.merge(self._blocked(q, k, v, causal)), (k[:, :, keep], v[:, :, keep])
         if cache is not None:
@@ -95,6 +96,8 @@ class LocalAttention(_Heads):
         drop = self.dropout if self.training else 0.0
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop)
         # what a later query (position >= pos + T) may still see: the global keys and the last window - 1 keys
+        if traced and cache is None:  # a whole-window graph: the cache is not an output
+            return self.merge(y), (k, v)
         keep = (key_pos < g) | (key_pos > pos + T - self.window)
         return self.merge(y), (k[:, :, keep], v[:, :, keep])
 

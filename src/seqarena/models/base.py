@@ -51,6 +51,7 @@ class SequenceModel(nn.Module):
     name: ClassVar[str]
     Config: ClassVar[type]
     kind: ClassVar[str] = "backbone"  # "forecaster": constructed as cls(config, ForecastSpec)
+    onnx_exporter: ClassVar[str] = "dynamo"  # what `seqarena export` tries first (the other one if it fails)
     cfg: Any
 
     @classmethod

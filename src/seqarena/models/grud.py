@@ -99,6 +99,7 @@ class GRUDLayer(nn.Module):
 @register_model("grud")
 class GRUD(SequenceModel):
     Config = GRUDConfig
+    onnx_exporter = "torchscript"  # a step-by-step Python loop: torch.export traces every step (minutes)
 
     def __init__(self, cfg: GRUDConfig) -> None:
         super().__init__()

@@ -225,8 +225,8 @@ class Task:
         raise SeqarenaError(f"{run.run_dir} is a {cls.name} run; its task cannot stream")
 
     @classmethod
-    def onnx_model(cls, model: nn.Module, graphs: Any) -> nn.Module:
-        """A stand-in for `model` that evaluate() accepts, running the exported graphs (deploy/runtime.py
+    def onnx_model(cls, run: Any, graphs: Any) -> nn.Module:
+        """A stand-in for the run's model that evaluate() accepts, running the exported graphs (deploy/runtime.py
         OnnxGraphs) with ONNX Runtime: how int8 is scored on the task's own metric."""
         raise SeqarenaError(f"task '{cls.name}' cannot score an ONNX export")
 

@@ -254,10 +254,10 @@ class ClassifyTask(Task):
         return out
 
     @classmethod
-    def onnx_model(cls, model: nn.Module, graphs: Any) -> nn.Module:
+    def onnx_model(cls, run: Any, graphs: Any) -> nn.Module:
         from seqarena.tasks.classify_export import OnnxClassifier
 
-        return OnnxClassifier(graphs)
+        return OnnxClassifier(graphs, run.artifacts)
 
     @classmethod
     def streamer(cls, run: Any, graphs: Any) -> Any:

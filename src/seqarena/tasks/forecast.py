@@ -21,7 +21,7 @@ from seqarena.registry import get_model, register_task
 from seqarena.sizing import solve_width
 from seqarena.splits import SPLITS
 from seqarena.tasks.base import COST, LATENCY, Column, Metric, Requires, Task, refuse_unless_default
-from seqarena.tasks.forecast_model import ForecastModel, export_graphs, make_model
+from seqarena.tasks.forecast_model import ForecastModel, make_model
 from seqarena.tasks.windows import Scaler, Windows, check_lengths, split_bounds
 
 
@@ -214,20 +214,22 @@ class ForecastTask(Task):
         return {**super().profile(model, run_dir, training), **latencies(model), "extras": extras}
 
     @classmethod
-    def onnx_model(cls, model: nn.Module, graphs: Any) -> nn.Module:
-        from seqarena.tasks.forecast_model import OnnxForecaster
+    def onnx_model(cls, run: Any, graphs: Any) -> nn.Module:
+        from seqarena.tasks.forecast_export import OnnxForecaster
 
-        return OnnxForecaster(graphs)
+        return OnnxForecaster(graphs, run.artifacts)
 
     @classmethod
     def streamer(cls, run: Any, graphs: Any) -> Any:
-        from seqarena.tasks.forecast_stream import ForecastStreamer
+        from seqarena.tasks.forecast_export import ForecastStreamer
 
         return ForecastStreamer(run, graphs)
 
     @classmethod
     def export_graphs(cls, model: nn.Module, artifacts: dict[str, Any]) -> list[Any]:
-        return export_graphs(model)
+        from seqarena.tasks.forecast_export import export_graphs
+
+        return export_graphs(model, artifacts)
 
     @classmethod
     def predict(cls, run: Any, inputs: Path) -> tuple[Any, str]:

@@ -9,7 +9,6 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from seqarena.deploy.graphs import Graph
 from seqarena.models.base import ForecastSpec, SequenceModel
 from seqarena.registry import get_model
 
@@ -73,25 +72,3 @@ def make_model(cfg: Any, channels: int, out_idx: list[int], period: int) -> Fore
     model = ForecastModel(net, spec, out_idx, tc.head, tc.revin, gaps=tc.gaps == "on")
     model.grad_checkpointing = cfg.train.grad_checkpointing
     return model
-
-
-def export_graphs(model: ForecastModel) -> list[Graph]:
-    """One window graph: the lookback window, scaled as in training, to the scaled forecast. Streaming re-runs it
-    on a rolling window (RevIN and the head see the whole window), which gives exactly `predict`'s numbers."""
-    spec = model.spec
-    width = spec.channels + (1 if model.gaps else 0)
-    torch.manual_seed(0)
-    example, second = torch.randn(2, spec.lookback, width), torch.randn(5, spec.lookback, width)
-    note = f"x (batch, {spec.lookback} lookback steps, {width} channels) -> y (batch, {spec.horizon}, outputs)"
-    return [Graph("window", model, ("x",), ("y",), (example,), (second,), ({0: "batch"},), note=note)]
-
-
-class OnnxForecaster(nn.Module):
-    """Stands in for the eager forecaster in evaluate(): the window graph run by ONNX Runtime."""
-
-    def __init__(self, graphs: Any) -> None:
-        super().__init__()
-        self.graphs = graphs
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.graphs.run("window", x.float())[0]  # (B, H, C_out)

@@ -141,10 +141,10 @@ class LMTask(Task):
         return make_model(cfg, self.rank)
 
     @classmethod
-    def onnx_model(cls, model: nn.Module, graphs: Any) -> nn.Module:
+    def onnx_model(cls, run: Any, graphs: Any) -> nn.Module:
         from seqarena.tasks.lm_export import OnnxLM
 
-        return OnnxLM(model, graphs)
+        return OnnxLM(run.model, graphs)
 
     @classmethod
     def streamer(cls, run: Any, graphs: Any) -> Any:
