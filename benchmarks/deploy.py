@@ -28,7 +28,7 @@ from seqarena.config import build
 from seqarena.deploy.export import export_graphs, session
 from seqarena.deploy.graphs import step_graph
 from seqarena.registry import get_model
-from seqarena.tasks.forecast_model import export_graphs as forecast_graphs
+from seqarena.tasks.forecast_export import export_graphs as forecast_graphs
 from seqarena.tasks.forecast_model import make_model
 
 WINDOW = ("lstm", "gru", "transformer", "s4d")
@@ -68,12 +68,14 @@ def model_cfg(name: str, width: int) -> dict:
 def window_row(name: str, width: int, calls: int, out: Path) -> dict:
     cfg = build({"task": {"lookback": LOOKBACK, "horizon": HORIZON}, "model": model_cfg(name, width)})
     model = make_model(cfg, CHANNELS, list(range(CHANNELS)), 24).eval()
-    graph = forecast_graphs(model)[0]
+    columns = [f"c{i}" for i in range(CHANNELS)]  # what a run's task.json holds, for an identity scaler
+    art = {"in_columns": columns, "out_columns": columns, "scaler": {"mean": [0.0] * CHANNELS, "std": [1.0] * CHANNELS}}
+    graph = forecast_graphs(model, art)[0]
     manifest = export_graphs([graph], out, "auto")["graphs"]["window"]
     sess = session(out / "window.onnx", threads=1)
     x = torch.randn(1, LOOKBACK, CHANNELS)
     with torch.inference_mode():
-        eager = median_ms(lambda: model(x), calls)
+        eager = median_ms(lambda: graph.module(x), calls)
     feed = {"x": x.numpy()}
     onnx = median_ms(lambda: sess.run(None, feed), calls)
     int8 = _int8_ratio(out / "window.onnx")

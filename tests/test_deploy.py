@@ -122,7 +122,7 @@ def test_int8_is_smaller_and_scored_on_the_task_metric(runs: dict[str, Path]) ->
     assert window["int8_ops"] > 0 and report["metric"]["name"] == "mse"
     fp32, int8 = report["metric"]["fp32"], report["metric"]["int8"]
     assert math.isfinite(int8) and abs(int8 - fp32) < 0.5 * fp32  # int8 keeps the model, with a measured change
-    assert set(report["latency_b1_ms"]) == {"fp32", "int8"}
+    assert report["latency_b1_ms"]["graph"] == "window" and report["latency_b1_ms"]["int8"] > 0
     assert (runs["forecast"] / "export" / "window.int8.onnx").is_file()
 
 

@@ -10,12 +10,17 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from tests.test_deploy import QUIET, corpus, sines
 
 from seqarena.deploy.export import export
+from seqarena.deploy.serve import create_app
 from seqarena.run import train
 
 
@@ -26,7 +31,7 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict]]:
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("serve")
     quiet = {"log": lambda *a, **k: None}
     f = train({}, root / "f", overrides=["model.name=lstm", "model.d_model=16", "train.max_steps=20", *QUIET], **quiet)
@@ -35,8 +40,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
     lm = train({}, root / "lm", overrides=["task.name=lm", f"task.data={corpus(root / 'c.txt')}", "model.name=gru",
                                            "model.d_model=16", "train.max_steps=20", *QUIET], **quiet)  # fmt: skip
     export(f.run_dir)  # served by ONNX Runtime; the others eagerly
+    return {"f": f.run_dir, "c": c.run_dir, "lm": lm.run_dir}
+
+
+@pytest.fixture(scope="module")
+def server(trained: dict[str, Path]) -> Iterator[tuple[str, dict]]:
     port = free_port()
-    cmd = [sys.executable, "-m", "seqarena", "serve", f"f={f.run_dir}", f"c={c.run_dir}", f"lm={lm.run_dir}",
+    cmd = [sys.executable, "-m", "seqarena", "serve", *(f"{k}={v}" for k, v in trained.items()),
            "--port", str(port), "--max-streams", "2", "--max-batch", "8"]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ})
     url = f"http://127.0.0.1:{port}"
@@ -171,3 +181,26 @@ def test_dynamic_batching_answers_each_request_with_its_own_rows(server: tuple[s
         together = list(pool.map(one, levels * 4))
     for v, got in zip(levels * 4, together, strict=True):
         assert got == pytest.approx(alone[v], rel=1e-5)
+
+
+def test_generated_requests_never_get_a_server_error(trained: dict[str, Path]) -> None:
+    """schemathesis draws requests for every operation of the server's OpenAPI schema (bounded examples)."""
+    app = create_app({k: str(v) for k, v in trained.items()}, batch_wait_ms=0, max_streams=4)
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    seen, statuses = 0, set()
+    for result in schema.get_all_operations():
+        operation = result.ok()
+
+        @given(operation.as_strategy(), st.sampled_from([None, *trained]))
+        @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        def check(case: schemathesis.Case, model: str | None) -> None:
+            if model is not None and case.path_parameters and "name" in case.path_parameters:
+                case.path_parameters["name"] = model  # a real model, so the body is what gets tested
+            response = case.call()
+            assert response.status_code < 500, (case.method, case.formatted_path, response.text[:300])
+            statuses.add(response.status_code)
+
+        check()
+        seen += 1
+    assert {200, 400, 404} <= statuses, statuses
+    assert seen >= 8  # health, metadata, card, infer, generate_stream, ...

@@ -91,8 +91,10 @@ def _gap(ref: torch.Tensor | np.ndarray, got: np.ndarray) -> float:
     return float(np.nan_to_num(diff, nan=np.inf).max() / scale)
 
 
-def _feed(graph: Graph, values: tuple[torch.Tensor, ...]) -> dict[str, np.ndarray]:
-    return {n: v.numpy() for n, v in zip(graph.inputs, values, strict=True)}
+def _feed(graph: Graph, values: tuple[Any, ...], sess: Any) -> dict[str, np.ndarray]:
+    """By name, leaving out inputs the file does not take (the tracer drops a state input the graph never reads)."""
+    present = {i.name for i in sess.get_inputs()}
+    return {n: np.asarray(v) for n, v in zip(graph.inputs, values, strict=True) if n in present}
 
 
 def _eager(graph: Graph, values: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
@@ -103,7 +105,7 @@ def _eager(graph: Graph, values: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor
 
 def parity(graph: Graph, sess: Any) -> dict[str, float]:
     """The largest relative gap between ONNX Runtime and eager: on the second shape, and over the drift test."""
-    got = sess.run(list(graph.outputs), _feed(graph, graph.second))
+    got = sess.run(list(graph.outputs), _feed(graph, graph.second, sess))
     ref = _eager(graph, graph.second)
     out = {"second_shape": max(_gap(r, g) for r, g in zip(ref, got, strict=True))}
     if graph.state:
@@ -113,7 +115,7 @@ def parity(graph: Graph, sess: Any) -> dict[str, float]:
         worst = 0.0
         for x in graph.steps:
             ref = _eager(graph, (x, *eager_state))
-            got = sess.run(list(graph.outputs), dict(zip(graph.inputs, [x.numpy(), *onnx_state], strict=True)))
+            got = sess.run(list(graph.outputs), _feed(graph, (x.numpy(), *onnx_state), sess))
             worst = max(worst, *(_gap(r, g) for r, g in zip(ref, got, strict=True)))
             eager_state, onnx_state = ref[-k:], got[-k:]
         out["drift_100_steps"] = worst
@@ -134,10 +136,13 @@ def _shapes(path: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
-def export_graphs(graphs: list[Graph], out: Path, exporter: str) -> dict[str, Any]:
-    """Export and check each graph into `out`; the first graph is the main one and must pass."""
+def export_graphs(
+    graphs: list[Graph], out: Path, exporter: str, declined: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Export and check each graph into `out`; the first graph is the main one and must pass. `declined`: graphs
+    left out beforehand, with the reason."""
     done: dict[str, Any] = {}
-    refused: dict[str, str] = {}
+    refused: dict[str, str] = dict(declined or {})
     for i, graph in enumerate(graphs):
         path = out / f"{graph.name}.onnx"
         started = time.perf_counter()
@@ -186,9 +191,19 @@ def export(
     run = load(run_dir)
     out = Path(out) if out is not None else run.run_dir / "export"
     check_output_dir(out, "--out", may_exist=MANIFEST)
-    graphs = run.task.export_graphs(run.model, run.artifacts)
-    for g in graphs:
-        g.prefer = get_model(run.config.model.name).onnx_exporter
+    model_cls = get_model(run.config.model.name)
+    graphs, declined = [], {}
+    for g in run.task.export_graphs(run.model, run.artifacts):
+        g.prefer = model_cls.onnx_exporter
+        if not model_cls.onnx_variable_length and any("length" in axes.values() for axes in g.dynamic):
+            declined[g.name] = (
+                f"model '{model_cls.name}' loops over time steps in Python, so a traced graph would keep one length;"
+                " its step graph serves streams"
+            )
+        else:
+            graphs.append(g)
+    if not graphs:
+        raise SeqarenaError(f"{run.run_dir} cannot be exported to ONNX: {'; '.join(declined.values())}")
     if log is not None:
         log(f"exporting {len(graphs)} graph(s) of {run.run_dir} to {out}, each checked with ONNX Runtime")
     partial = out.with_name(f".{out.name}.partial")
@@ -200,7 +215,7 @@ def export(
             "run": str(run.run_dir),
             "task": run.config.task.name,
             "model": run.config.model.name,
-            **export_graphs(graphs, partial, exporter),
+            **export_graphs(graphs, partial, exporter, declined),
             "versions": versions(),
             "threads": torch.get_num_threads(),
         }

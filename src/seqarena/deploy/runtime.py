@@ -24,14 +24,23 @@ class OnnxGraphs:
             path = self.dir / f"{name}{suffix}.onnx"
             if path.is_file():
                 self.sessions[name] = session(path, threads)
-        self.inputs = {n: [i.name for i in s.get_inputs()] for n, s in self.sessions.items()}
+        self.inputs: dict[str, list[str]] = {}  # every input in call order, state_in_<i> last
+        self.present: dict[str, set[str]] = {}  # what the file takes (the tracer drops a state input it never reads)
+        for name, sess in self.sessions.items():
+            names = [i.name for i in sess.get_inputs()]
+            k = int(self.graphs[name].get("state", 0))
+            self.inputs[name] = [n for n in names if not n.startswith("state_in_")] + [
+                f"state_in_{i}" for i in range(k)
+            ]
+            self.present[name] = set(names)
         self.outputs = {n: [o.name for o in s.get_outputs()] for n, s in self.sessions.items()}
 
     def has(self, name: str) -> bool:
         return name in self.sessions
 
     def run_numpy(self, name: str, *inputs: np.ndarray) -> list[np.ndarray]:
-        return self.sessions[name].run(self.outputs[name], dict(zip(self.inputs[name], inputs, strict=True)))
+        feed = {n: a for n, a in zip(self.inputs[name], inputs, strict=True) if n in self.present[name]}
+        return self.sessions[name].run(self.outputs[name], feed)
 
     def run(self, name: str, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
         arrays = [t.detach().cpu().numpy() for t in inputs]

@@ -77,7 +77,9 @@ class Served:
         run = load(run_dir)
         graphs = backend(run, kind)
         onnx = hasattr(graphs, "sessions")
-        if onnx:
+        if onnx and not graphs.has("window"):  # streams only (a model that loops over time in Python)
+            inputs, outputs = [], []
+        elif onnx:
             inputs, outputs = _specs_onnx(graphs, "window")
         else:
             with torch.inference_mode():
@@ -121,6 +123,8 @@ def card(run: Any, graphs: Any) -> dict[str, Any]:
 
 def tensors(served: Served, inputs: list[dict], max_batch: int) -> list[torch.Tensor]:
     """The request's inputs as tensors in the graph's order, every problem a 400 naming the input."""
+    if not served.inputs:
+        raise RequestError(400, f"model '{served.name}' serves streams only: give parameters.sequence_id")
     by_name: dict[str, dict] = {}
     for item in inputs:
         if item["name"] in by_name:

@@ -52,6 +52,8 @@ class SequenceModel(nn.Module):
     Config: ClassVar[type]
     kind: ClassVar[str] = "backbone"  # "forecaster": constructed as cls(config, ForecastSpec)
     onnx_exporter: ClassVar[str] = "dynamo"  # what `seqarena export` tries first (the other one if it fails)
+    onnx_variable_length: ClassVar[bool] = True  # False: a Python loop over time steps, so a traced graph keeps
+    # the example's length (its step graph, T = 1, exports; a whole window of any length does not)
     cfg: Any
 
     @classmethod

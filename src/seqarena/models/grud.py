@@ -100,6 +100,7 @@ class GRUDLayer(nn.Module):
 class GRUD(SequenceModel):
     Config = GRUDConfig
     onnx_exporter = "torchscript"  # a step-by-step Python loop: torch.export traces every step (minutes)
+    onnx_variable_length = False
 
     def __init__(self, cfg: GRUDConfig) -> None:
         super().__init__()

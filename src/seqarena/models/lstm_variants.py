@@ -71,6 +71,7 @@ class CellLayer(nn.Module):
 class _CellLSTM(SequenceModel):
     # a step-by-step Python loop: torch.export traces every step (minutes at T=96); the tracer records it in seconds
     onnx_exporter = "torchscript"
+    onnx_variable_length = False
     peephole = False
     layer_norm = False
 

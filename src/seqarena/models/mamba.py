@@ -120,6 +120,7 @@ class SelectiveSSM(nn.Module):
 @register_model("mamba")
 class Mamba(SequenceModel):
     Config = MambaConfig
+    onnx_variable_length = False  # the sequential scan is a Python loop over time steps
 
     def __init__(self, cfg: MambaConfig) -> None:
         super().__init__()

@@ -87,8 +87,11 @@ class OnnxLM(nn.Module):
         return self.eager.init_state(batch)
 
     def hidden(self, ids: torch.Tensor, state: tuple | None = None) -> tuple[torch.Tensor, tuple | None]:
-        if state is None:
+        if state is None and self.graphs.has("window"):
             return self.graphs.run("window", ids)[0], None  # (B, T, V)
+        if state is None:  # streams only: step from the initial state
+            out, _ = self.hidden(ids, self.init_state(ids.shape[0]))
+            return out, None
         if not self.graphs.has("step"):
             raise RuntimeError("this export has no step graph to carry a stream's state")
         out = []

@@ -9,11 +9,13 @@ over every registered model and task.
     for name, check in model_checks(MyModel):     # one pytest case per check
         check()
     check_task(MyTask, {"data": "my.csv"}, model={"name": "gru", "d_model": 8})
+    check_export("runs/my-run", "runs/my-run/export")   # ONNX graphs with parity (needs seqarena[deploy])
 
 A failed check raises an AssertionError whose message names the check and what was wrong.
 """
 
+from seqarena.testing.export import check_export
 from seqarena.testing.models import SPEC, check_model, model_checks
 from seqarena.testing.tasks import check_task
 
-__all__ = ["SPEC", "check_model", "check_task", "model_checks"]
+__all__ = ["SPEC", "check_export", "check_model", "check_task", "model_checks"]
