@@ -160,3 +160,19 @@ def test_a_stateless_classifier_does_not_stream(runs: dict[str, Path], tmp_path:
     run = train({}, tmp_path / "tf", overrides=[*overrides, "train.max_steps=1", *QUIET], log=lambda *a, **k: None)
     with pytest.raises(SeqarenaError, match="cannot stream: the backbone is not a causal stateful model"):
         open_stream(run.run_dir, "eager")
+
+
+def test_arena_export_adds_the_deployable_cost(tmp_path: Path) -> None:
+    from seqarena.arena.results import collect
+    from seqarena.arena.spec import parse
+    from seqarena.comparison import compare
+
+    spec = parse({"models": "lstm", "budget": {"params": "10k", "epochs": 1}, "seeds": 1, "export": True,
+                  "task": {"data": "co2"}})  # fmt: skip
+    compare(spec, tmp_path / "arena", log=lambda *a, **k: None)
+    _, points = collect(tmp_path / "arena")
+    board = {b["label"]: b for b in points[0]["board"]}
+    for label in ("lstm", "linear"):
+        assert board[label]["onnx_latency_b1_ms"] > 0 and board[label]["int8_kb"] > 0
+        assert math.isfinite(board[label]["int8_metric_change"])
+    assert "int8 KB" in (tmp_path / "arena" / "report.md").read_text()

@@ -22,7 +22,7 @@ from seqarena.config import build, coerce, load_yaml, set_dotted, to_dict
 from seqarena.errors import ConfigError
 from seqarena.ranges import POSITIVE, at_least
 
-KEYS = ("task", "models", "budget", "seeds", "sweep", "train", "eval", "baselines", "workers")
+KEYS = ("task", "models", "budget", "seeds", "sweep", "train", "eval", "baselines", "workers", "export")
 
 
 @dataclass(kw_only=True)
@@ -36,6 +36,7 @@ class ArenaSpec:
     eval: dict[str, Any] = field(default_factory=dict)
     baselines: bool = True
     workers: int | None = None
+    export: bool = False  # also export, quantise and time each trained run with ONNX Runtime (seqarena[deploy])
 
 
 @dataclass
@@ -47,6 +48,7 @@ class RunPlan:
     raw: dict[str, Any]  # the run config as a nested dict
     resolved: dict[str, Any] | None = None  # the config the task resolved it to (runner.resolve_plans)
     plugins: list[str] = field(default_factory=list)  # modules a worker imports first (a user's own models, tasks)
+    export: bool = False  # profile the deployable cost too (not part of the key: the trained run is the same)
 
 
 def parse(data: dict[str, Any]) -> ArenaSpec:
@@ -77,6 +79,7 @@ def parse(data: dict[str, Any]) -> ArenaSpec:
         eval=dict(data.get("eval") or {}),
         baselines=coerce(data.get("baselines", True), bool, "baselines"),
         workers=coerce(data.get("workers"), int | None, "workers"),
+        export=coerce(data.get("export", False), bool, "export"),
     )
     if not spec.seeds or min(spec.seeds) < 0 or len(set(spec.seeds)) < len(spec.seeds):
         raise ConfigError(f"seeds={data.get('seeds')!r}: give a count >= 1 or a list of distinct seeds >= 0")
@@ -105,6 +108,13 @@ def _label(block: dict[str, Any], names: list[str]) -> str:
     if names.count(block["name"]) > 1 and extra:
         return block["name"] + "[" + ",".join(f"{k}={v}" for k, v in sorted(extra.items())) + "]"
     return str(block["name"])
+
+
+def board_columns(spec: ArenaSpec) -> tuple[Any, ...]:
+    """The leaderboard's task columns, and the deployable cost when the arena exports."""
+    from seqarena.tasks.base import DEPLOY
+
+    return (*task_class(spec).columns, *(DEPLOY if spec.export else ()))
 
 
 def task_class(spec: ArenaSpec) -> Any:
@@ -138,7 +148,8 @@ def expand(spec: ArenaSpec) -> list[RunPlan]:
             seeds = spec.seeds[:1] if _parameter_free(block["name"]) else spec.seeds
             for seed in seeds:
                 raw = _run_config(spec, block, seed, point)
-                plans.append(RunPlan(run_key(raw), _label(block, names), seed, point, raw))
+                plan = RunPlan(run_key(raw), _label(block, names), seed, point, raw, export=spec.export)
+                plans.append(plan)
     return plans
 
 

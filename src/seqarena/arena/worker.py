@@ -40,6 +40,10 @@ def execute(plan: dict[str, Any], arena_dir: str, threads: int) -> dict[str, Any
         result["wall_seconds"] = time.perf_counter() - started
         result["profile"]["rss_idle_mb"] = idle_mb
         result["profile"]["rss_over_idle_mb"] = result["profile"]["peak_rss_mb"] - idle_mb
+        if plan.get("export"):
+            from seqarena.deploy.quantize import deploy_profile
+
+            result["profile"].update(deploy_profile(run_dir))
         return {**row, "status": "ok", "result": result}
     except Exception as exc:  # noqa: BLE001 - recorded, never fatal to the arena
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

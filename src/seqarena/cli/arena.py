@@ -32,6 +32,9 @@ def compare(
     workers: Annotated[int | None, typer.Option(help="parallel runs (default: one per core)")] = None,
     store: Annotated[str | None, typer.Option(help="SQLAlchemy URL of the results store")] = None,
     retry_failed: Annotated[bool, typer.Option(help="run failed runs again")] = False,
+    export: Annotated[
+        bool, typer.Option(help="also export each run to ONNX and int8: latency, size, metric change (deploy extra)")
+    ] = False,
 ) -> None:
     """Train many models on the same data at an equal budget; report quality and cost side by side.
     With no arguments: rnn, lstm, gru, transformer and baselines on the embedded co2 and synthetic series."""
@@ -55,6 +58,8 @@ def compare(
         raw["seeds"] = seeds
     if workers is not None:
         raw["workers"] = workers
+    if export:
+        raw["export"] = True
     for item in budget or []:
         key, _, value = item.partition("=")
         raw.setdefault("budget", {})[key.strip()] = yaml.safe_load(value) if value else None
@@ -99,7 +104,7 @@ def _print_results(arena_dir: Path, store: str | None) -> None:
     from rich.table import Table
 
     from seqarena.arena.results import collect
-    from seqarena.arena.spec import task_class
+    from seqarena.arena.spec import board_columns, task_class
     from seqarena.report.render import columns, flagged, summary, table_rows
 
     spec, points = collect(arena_dir, store)
@@ -109,11 +114,12 @@ def _print_results(arena_dir: Path, store: str | None) -> None:
             f"its runs differently); run `seqarena compare` on it"
         )
     task_cls = task_class(spec)
+    extra = board_columns(spec)[len(task_cls.columns) :]
     console = Console(width=200)
     for p in points:
         title = ", ".join(f"{k} = {v}" for k, v in p["point"].items()) or "leaderboard"
-        table = Table(*columns(task_cls), title=title)
-        for row in table_rows(p["board"], task_cls):
+        table = Table(*columns(task_cls, extra), title=title)
+        for row in table_rows(p["board"], task_cls, extra):
             table.add_row(*row)
         console.print(table)
         for line in summary(p["board"], task_cls) + flagged(p["entries"]):

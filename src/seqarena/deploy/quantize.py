@@ -124,3 +124,21 @@ def quantize(run_dir: str | Path, export_dir: str | Path | None = None, calls: i
     }
     write_json(export_dir / REPORT, report)
     return report
+
+
+def deploy_profile(run_dir: str | Path) -> dict[str, Any]:
+    """What the arena's `export` columns show for a trained run: ONNX Runtime latency at batch 1, the int8 size and
+    the change of the test metric under int8. A run that cannot be exported gets the reason instead."""
+    from seqarena.deploy.export import export
+
+    try:
+        export(run_dir)
+        q = quantize(run_dir, calls=200)
+    except SeqarenaError as exc:
+        return {"export_error": str(exc)}
+    return {
+        "onnx_latency_b1_ms": q["latency_b1_ms"]["fp32"],
+        "int8_latency_b1_ms": q["latency_b1_ms"]["int8"],
+        "int8_kb": sum(g.get("int8_bytes", 0) for g in q["graphs"].values()) / 1024,
+        "int8_metric_change": q["metric"].get("change"),
+    }

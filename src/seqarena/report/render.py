@@ -12,14 +12,14 @@ from typing import Any
 import jinja2
 
 from seqarena.arena.results import collect
-from seqarena.arena.spec import task_class
+from seqarena.arena.spec import board_columns, task_class
 from seqarena.arena.stats import significance
 from seqarena.files import atomic_write_text
 from seqarena.report import plots
 
 
-def columns(task_cls: Any) -> list[str]:
-    return ["#", "model", "runs", *[c.header for c in task_cls.columns], "size KB", "peak RSS MB"]
+def columns(task_cls: Any, extra: tuple[Any, ...] = ()) -> list[str]:
+    return ["#", "model", "runs", *[c.header for c in (*task_cls.columns, *extra)], "size KB", "peak RSS MB"]
 
 
 def _fmt(value: Any, ci: Any = None, digits: int = 4) -> str:
@@ -31,7 +31,7 @@ def _fmt(value: Any, ci: Any = None, digits: int = 4) -> str:
     return text
 
 
-def table_rows(board: list[dict[str, Any]], task_cls: Any) -> list[list[str]]:
+def table_rows(board: list[dict[str, Any]], task_cls: Any, extra: tuple[Any, ...] = ()) -> list[list[str]]:
     rows = []
     for i, b in enumerate((b for b in board if b.get("runs")), start=1):
         runs = f"{b['runs']}" + (f" ({b['failed']} failed)" if b.get("failed") else "")
@@ -40,7 +40,10 @@ def table_rows(board: list[dict[str, Any]], task_cls: Any) -> list[list[str]]:
                 str(i),
                 b["label"],
                 runs,
-                *[_fmt(b.get(c.key), b.get(f"{c.key}_ci") if c.ci else None, c.digits) for c in task_cls.columns],
+                *[
+                    _fmt(b.get(c.key), b.get(f"{c.key}_ci") if c.ci else None, c.digits)
+                    for c in (*task_cls.columns, *extra)
+                ],
                 _fmt((b.get("size_bytes") or 0) / 1024, digits=1),
                 f"{_fmt(b.get('peak_rss_mb'), digits=0)} (+{_fmt(b.get('rss_over_idle_mb'), digits=0)})",
             ]
@@ -123,6 +126,7 @@ def write_report(arena_dir: Path, url: str | None = None) -> Path:
     spec, points = collect(arena_dir, url)
     task_cls = task_class(spec)
     key, name, higher = f"test_{task_cls.metric.key}", task_cls.metric.name, task_cls.metric.higher_is_better
+    extra = board_columns(spec)[len(task_cls.columns) :]  # the deployable cost, when the arena exports
     rendered = []
     for p in points:
         board, entries = p["board"], p["entries"]
@@ -141,7 +145,7 @@ def write_report(arena_dir: Path, url: str | None = None) -> Path:
             {
                 "name": _point_name(p["point"]),
                 "summary": summary(board, task_cls) + flagged(entries),
-                "rows": table_rows(board, task_cls),
+                "rows": table_rows(board, task_cls, extra),
                 "failures": failures,
                 "figures": [f for f in figures if f],
             }
@@ -162,7 +166,7 @@ def write_report(arena_dir: Path, url: str | None = None) -> Path:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("seqarena.report", "templates"), autoescape=jinja2.select_autoescape(["html", "j2"])
     )
-    cols = columns(task_cls)
+    cols = columns(task_cls, extra)
     html = env.get_template("report.html.j2").render(
         title=title, meta=meta, points=rendered, columns=cols, sweeps=sweeps
     )

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
     from seqarena.config import RunConfig
 
-__all__ = ["Column", "Metric", "Requires", "Task", "refuse_unless_default", "COST", "LATENCY"]
+__all__ = ["Column", "Metric", "Requires", "Task", "refuse_unless_default", "COST", "DEPLOY", "LATENCY"]
 
 ARTIFACTS = "task.json"
 
@@ -92,6 +92,11 @@ COST = (
     Column("to best s", "time_to_best", 1),
 )
 LATENCY = (Column("latency b1 ms", "latency_b1_ms", 3), Column("latency b64 ms", "latency_b64_ms", 2))
+DEPLOY = (  # an arena with `export: true`: the deployable cost (seqarena/deploy/quantize.py deploy_profile)
+    Column("ONNX b1 ms", "onnx_latency_b1_ms", 3),
+    Column("int8 KB", "int8_kb", 1),
+    Column("int8 metric change", "int8_metric_change", 4),
+)
 
 
 class Task:
