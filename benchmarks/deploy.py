@@ -117,7 +117,7 @@ def step_row(name: str, width: int, calls: int, out: Path) -> dict:
         eager = median_ms(lambda: module(x, *state), calls)
     feed = {"x": x.numpy(), **{f"state_in_{i}": s.numpy() for i, s in enumerate(state)}}
     onnx = median_ms(lambda: sess.run(None, feed), calls)
-    return {"model": name, "exporter": manifest["exporter"], "drift_100_steps": manifest["parity"]["drift_100_steps"],
+    return {"model": name, "exporter": manifest["exporter"], "drift_100_steps": manifest["parity"]["drift"],
             "eager_step_ms": round(eager, 4), "onnx_step_ms": round(onnx, 4), "speedup": round(eager / onnx, 2),
             "state_tensors": len(state)}  # fmt: skip
 

@@ -10,14 +10,13 @@ from pathlib import Path
 import pytest
 from tests.test_deploy import QUIET, corpus, sines
 
-from seqarena.errors import SeqarenaError
 from seqarena.registry import get_model, get_task, model_names
 from seqarena.run import train
 from seqarena.testing import check_export
 
-TASKS = ("forecast", "classify", "lm")
+TASKS = ("forecast", "classify", "lm", "seq2seq")
 FAST = {("forecast", "s4d"), ("forecast", "tcn"), ("classify", "mamba"), ("lm", "transformer"),
-        ("lm", "linear_attention")}  # fmt: skip
+        ("lm", "linear_attention"), ("seq2seq", "gru")}  # fmt: skip
 
 
 def grid() -> list[tuple[str, str]]:
@@ -41,7 +40,8 @@ def cases() -> list:
 
 @pytest.mark.parametrize(("task", "model"), cases())
 def test_every_model_exports_with_parity_or_declares_why_not(task: str, model: str, tmp_path: Path) -> None:
-    data = {"forecast": "co2", "classify": str(sines(tmp_path / "s.csv")), "lm": str(corpus(tmp_path / "c.txt"))}
+    data = {"forecast": "co2", "classify": str(sines(tmp_path / "s.csv")), "lm": str(corpus(tmp_path / "c.txt")),
+            "seq2seq": "synthetic-reverse"}  # fmt: skip
     width = [] if get_model(model).kind == "forecaster" else ["model.d_model=16"]
     causal = ["model.causal=true"] if task == "lm" and model == "transformer" else []
     overrides = [f"task.name={task}", f"task.data={data[task]}", f"model.name={model}", *width, *causal]
@@ -49,16 +49,5 @@ def test_every_model_exports_with_parity_or_declares_why_not(task: str, model: s
     manifest = check_export(run.run_dir, tmp_path / "export")
     assert manifest["graphs"], manifest
     stateful = get_model(model).capabilities_of(run.config.model).stateful
-    if task != "forecast" and stateful:
+    if task == "seq2seq" or (task != "forecast" and stateful):
         assert "step" in manifest["graphs"], manifest["refused"]
-
-
-def test_seq2seq_is_refused_with_the_reason(tmp_path: Path) -> None:
-    from seqarena.deploy.export import export
-
-    run = train({}, tmp_path / "s2s", overrides=["task.name=seq2seq", "task.data=synthetic-reverse", "model.name=gru",
-                                                 "model.d_model=16", "train.max_steps=2", *QUIET],
-                log=lambda *a, **k: None)  # fmt: skip
-    with pytest.raises(SeqarenaError, match="cannot be exported to ONNX yet"):
-        export(run.run_dir, tmp_path / "export")
-    assert not (tmp_path / "export").exists()

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import shutil
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,7 @@ def _export_one(graph: Graph, path: Path, exporter: str) -> str:
     errors = []
     for way in tried:
         try:
-            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), _quiet_torch():
                 warnings.simplefilter("ignore")
                 if way == "dynamo":
                     dims: tuple = tuple({a: torch.export.Dim.DYNAMIC for a in axes} for axes in graph.dynamic)
@@ -65,6 +66,21 @@ def _export_one(graph: Graph, path: Path, exporter: str) -> str:
             errors.append(f"{way}: {type(exc).__name__}: {str(exc).strip().splitlines()[0][:200]}")
             path.unlink(missing_ok=True)
     raise RuntimeError("; ".join(errors))
+
+
+@contextlib.contextmanager
+def _quiet_torch() -> Iterator[None]:
+    """The exporters log graph dumps and advice through torch's loggers and stderr; the user gets export.json."""
+    loggers = [logging.getLogger(n) for n in ("torch", "torch.onnx", "torch.export", "torch._dynamo", "onnxscript")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
 
 
 def session(path: Path, threads: int = 1) -> Any:
@@ -118,7 +134,7 @@ def parity(graph: Graph, sess: Any) -> dict[str, float]:
             got = sess.run(list(graph.outputs), _feed(graph, (x.numpy(), *onnx_state), sess))
             worst = max(worst, *(_gap(r, g) for r, g in zip(ref, got, strict=True)))
             eager_state, onnx_state = ref[-k:], got[-k:]
-        out["drift_100_steps"] = worst
+        out["drift"] = worst
     return out
 
 
@@ -171,6 +187,7 @@ def export_graphs(
             "opset": OPSET,
             "note": graph.note,
             "state": graph.state,
+            **({"drift_steps": len(graph.steps)} if graph.state else {}),
             "bytes": path.stat().st_size,
             "parity": gaps,
             "seconds": round(time.perf_counter() - started, 2),

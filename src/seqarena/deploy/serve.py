@@ -136,7 +136,7 @@ def create_app(
         if s.batcher is not None:
             out = await s.batcher.infer(values)
         else:
-            out = s.graphs.run("window", *values)
+            out = s.graphs.run(s.main, *values)
         return {"model_name": name, "model_version": "1", "id": request.id, "outputs": output_items(s, out)}
 
     def _sequence_step(s: Served, request: Any, params: dict) -> dict:

@@ -67,6 +67,7 @@ class Served:
     inputs: list[dict]
     outputs: list[dict]
     card: dict[str, Any]
+    main: str = "window"  # the graph /infer runs: the whole-window graph (a seq2seq run: its encoder)
     streams: dict[str, tuple[Any, float]] = field(default_factory=dict)
     batcher: Batcher | None = None
 
@@ -77,14 +78,16 @@ class Served:
         run = load(run_dir)
         graphs = backend(run, kind)
         onnx = hasattr(graphs, "sessions")
-        if onnx and not graphs.has("window"):  # streams only (a model that loops over time in Python)
+        first = run.task.export_graphs(run.model, run.artifacts)[0]
+        if onnx and not graphs.has(first.name):  # streams only (a model that loops over time in Python)
             inputs, outputs = [], []
         elif onnx:
-            inputs, outputs = _specs_onnx(graphs, "window")
+            inputs, outputs = _specs_onnx(graphs, first.name)
         else:
             with torch.inference_mode():
-                inputs, outputs = _specs_eager(run.task.export_graphs(run.model, run.artifacts)[0])
-        return cls(name, run, graphs, "onnxruntime" if onnx else "pytorch", inputs, outputs, card(run, graphs))
+                inputs, outputs = _specs_eager(first)
+        platform = "onnxruntime" if onnx else "pytorch"
+        return cls(name, run, graphs, platform, inputs, outputs, card(run, graphs), main=first.name)
 
     def can_stream(self) -> str | None:
         try:
@@ -220,7 +223,7 @@ class Batcher:
     async def _run(self, group: list) -> None:
         try:
             joined = [torch.cat([g[0][i] for g in group]) for i in range(len(group[0][0]))]
-            out = await asyncio.to_thread(self.served.graphs.run, "window", *joined)
+            out = await asyncio.to_thread(self.served.graphs.run, self.served.main, *joined)
             start = 0
             for inputs, done in group:
                 n = int(inputs[0].shape[0])

@@ -148,6 +148,18 @@ class Seq2SeqTask(Task):
         return make_model(cfg, len(self.src_vocab.tokens), len(self.tgt_vocab.tokens))
 
     @classmethod
+    def export_graphs(cls, model: nn.Module, artifacts: dict[str, Any]) -> list[Any]:
+        from seqarena.tasks.seq2seq_export import export_graphs
+
+        return export_graphs(model, artifacts)
+
+    @classmethod
+    def onnx_model(cls, run: Any, graphs: Any) -> nn.Module:
+        from seqarena.tasks.seq2seq_export import onnx_model
+
+        return onnx_model(run, graphs)
+
+    @classmethod
     def load_model(cls, cfg: RunConfig, artifacts: dict[str, Any]) -> nn.Module:
         return make_model(cfg, len(artifacts["src_vocab"]), len(artifacts["tgt_vocab"]))
 
