@@ -47,7 +47,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def server(trained: dict[str, Path]) -> Iterator[tuple[str, dict]]:
     port = free_port()
     cmd = [sys.executable, "-m", "seqarena", "serve", *(f"{k}={v}" for k, v in trained.items()),
-           "--port", str(port), "--max-streams", "2", "--max-batch", "8"]  # fmt: skip
+           "--port", str(port), "--max-streams", "2", "--max-batch", "8", "--batch-wait-ms", "5"]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ})
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120

@@ -85,9 +85,9 @@ def serve(
     port: Annotated[int, typer.Option(help="the port")] = 8000,
     backend: Annotated[str, typer.Option(help="auto (ONNX Runtime where exported), onnx or eager")] = "auto",
     max_batch: Annotated[int, typer.Option(help="rows per call: the largest request and dynamic batch")] = 64,
-    batch_wait_ms: Annotated[float, typer.Option(help="dynamic batching: how long to gather requests (0: off)")] = (
-        2.0
-    ),
+    batch_wait_ms: Annotated[
+        float, typer.Option(help="dynamic batching: how long to gather requests (0: off, the default)")
+    ] = 0.0,
     max_streams: Annotated[int, typer.Option(help="streams open at once (sequence ids)")] = 64,
     idle_s: Annotated[float, typer.Option(help="a stream with no request for this long is closed")] = 300.0,
     threads: Annotated[int, typer.Option(help="compute threads")] = 1,

@@ -10,6 +10,8 @@ def onnx(cls: type, cap: object) -> str:
     if not getattr(cap, "trainable", True):
         return "-"
     way = "dynamo" if cls.onnx_exporter == "dynamo" else "tracer"
+    if not cls.onnx_variable_length:  # a Python loop over time: a window of one length (forecasting), else steps
+        return f"{way}+step, fixed T"
     return f"{way}+step" if getattr(cap, "stateful", False) else way
 
 

@@ -56,7 +56,7 @@ def create_app(
     *,
     kind: str = "auto",
     max_batch: int = 64,
-    batch_wait_ms: float = 2.0,
+    batch_wait_ms: float = 0.0,
     max_streams: int = 64,
     idle_s: float = 300.0,
     max_tokens: int = 512,
