@@ -16,7 +16,7 @@ from seqarena.deploy.graphs import Graph, state_names
 from seqarena.models.encdec import RecurrentEncDec
 from seqarena.models.transformer import sinusoidal
 
-DRIFT = 30  # decoder steps of the drift test (targets are sentences)
+DRIFT = 100  # decoder steps of the drift test
 
 
 def flatten(model: nn.Module, state: dict[str, Any]) -> tuple[torch.Tensor, ...]:
