@@ -5,6 +5,7 @@ the slow tier; the fast tier runs a cross-section of the families and the declar
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -22,14 +23,12 @@ FAST = {("forecast", "s4d"), ("forecast", "tcn"), ("classify", "mamba"), ("lm", 
 def grid() -> list[tuple[str, str]]:
     out = []
     for task in TASKS:
+        task_cls = get_task(task)
         for name in model_names():
             cls = get_model(name)
-            cap = cls.capabilities_of(cls.Config())
-            if (
-                cap.trainable
-                and get_task(task).requires.why_not(name, cap) is None
-                or (task == "lm" and name == "transformer")
-            ):
+            cfg = replace(cls.Config(), **task_cls.model_defaults(cls))  # a language model's backbone is causal
+            cap = cls.capabilities_of(cfg)
+            if cap.trainable and task_cls.requires.why_not(name, cap) is None:
                 out.append((task, name))
     return out
 
@@ -43,8 +42,7 @@ def test_every_model_exports_with_parity_or_declares_why_not(task: str, model: s
     data = {"forecast": "co2", "classify": str(sines(tmp_path / "s.csv")), "lm": str(corpus(tmp_path / "c.txt")),
             "seq2seq": "synthetic-reverse"}  # fmt: skip
     width = [] if get_model(model).kind == "forecaster" else ["model.d_model=16"]
-    causal = ["model.causal=true"] if task == "lm" and model == "transformer" else []
-    overrides = [f"task.name={task}", f"task.data={data[task]}", f"model.name={model}", *width, *causal]
+    overrides = [f"task.name={task}", f"task.data={data[task]}", f"model.name={model}", *width]
     run = train({}, tmp_path / "run", overrides=[*overrides, "train.max_steps=2", *QUIET], log=lambda *a, **k: None)
     manifest = check_export(run.run_dir, tmp_path / "export")
     assert manifest["graphs"], manifest
