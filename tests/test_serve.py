@@ -139,6 +139,8 @@ MALFORMED = [
     ("forecast stream of two values", "f", {"inputs": [{"name": "x", "shape": [2], "datatype": "FP32", "data": [1, 2]}],
                                             "parameters": {"sequence_id": "q", "sequence_start": True}}),
     ("unknown model", "nope", {"inputs": [{"name": "x", "shape": [1], "datatype": "FP32", "data": [1]}]}),
+    ("token id past the vocabulary", "lm", {"inputs": [{"name": "ids", "shape": [1, 2], "datatype": "INT64",
+                                                        "data": [1, 10**6]}]}),
 ]  # fmt: skip
 
 

@@ -133,10 +133,11 @@ def create_app(
         if "sequence_id" in params:
             return _sequence_step(s, request, params)
         values = tensors(s, [i.model_dump() for i in request.inputs], max_batch)
-        if s.batcher is not None:
-            out = await s.batcher.infer(values)
-        else:
-            out = s.graphs.run(s.main, *values)
+        try:
+            out = await s.batcher.infer(values) if s.batcher is not None else s.graphs.run(s.main, *values)
+        except Exception as exc:  # noqa: BLE001 (well-formed but unusable input, e.g. a token id past the vocabulary)
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            raise RequestError(400, f"model '{name}' cannot run on this input: {first}") from None
         return {"model_name": name, "model_version": "1", "id": request.id, "outputs": output_items(s, out)}
 
     def _sequence_step(s: Served, request: Any, params: dict) -> dict:
