@@ -26,7 +26,7 @@ from torch import nn
 
 from seqarena.config import build
 from seqarena.deploy.export import export_graphs, session
-from seqarena.deploy.graphs import step_graph
+from seqarena.deploy.graphs import step_graph, stepped
 from seqarena.registry import get_model
 from seqarena.tasks.forecast_export import export_graphs as forecast_graphs
 from seqarena.tasks.forecast_model import make_model
@@ -101,13 +101,7 @@ def step_row(name: str, width: int, calls: int, out: Path) -> dict:
     net = cls(cls.Config(d_model=width))
     module = StreamingStep(net, CHANNELS).eval()
 
-    def init(batch: int, steps: int) -> tuple[torch.Tensor, ...]:
-        state = net.init_state(batch)
-        with torch.inference_mode():
-            for _ in range(steps):
-                state = module(torch.randn(batch, 1, CHANNELS), *state)[1:]
-        return tuple(s.clone() for s in state)
-
+    init = stepped(module, net.init_state, lambda b: torch.randn(b, 1, CHANNELS))
     graph = step_graph("step", module, "x", "y", lambda b: torch.randn(b, 1, CHANNELS), {0: "batch"}, init, "")
     manifest = export_graphs([graph], out, "auto")["graphs"]["step"]
     sess = session(out / "step.onnx", threads=1)

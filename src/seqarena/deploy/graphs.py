@@ -54,6 +54,22 @@ def state_axes(make: Callable[[int, int], tuple[torch.Tensor, ...]]) -> tuple[di
     return tuple(axes)
 
 
+def stepped(
+    step: nn.Module, start: Callable[[int], tuple[torch.Tensor, ...]], draw: Callable[[int], torch.Tensor]
+) -> Callable[[int, int], tuple[torch.Tensor, ...]]:
+    """init(batch, steps): the state of `step` (forward(x, *state) -> (y, *state)) after `steps` steps of inputs
+    drawn by `draw(batch)`, from `start(batch)`; a growing cache is then traced with a non-empty past."""
+
+    def init(batch: int, steps: int) -> tuple[torch.Tensor, ...]:
+        state = start(batch)
+        with torch.inference_mode():
+            for _ in range(steps):
+                state = step(draw(batch), *state)[1:]
+        return tuple(s.clone() for s in state)
+
+    return init
+
+
 def step_graph(
     name: str,
     module: nn.Module,

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from seqarena.data.labelled import encode_chars
-from seqarena.deploy.graphs import Graph, step_graph
+from seqarena.deploy.graphs import Graph, step_graph, stepped
 from seqarena.tasks.classify_model import ClassifyModel
 
 STREAM_POOLINGS = ("last", "mean", "max")  # poolings a stream can carry as state
@@ -144,13 +144,7 @@ def export_graphs(model: ClassifyModel, art: dict[str, Any]) -> list[Graph]:
     if why_no_stream(model) is not None:
         return [window]
     step = RunningProbabilities(model, len(model.net.init_state(1)), art)
-
-    def init(batch: int, steps: int) -> tuple[torch.Tensor, ...]:
-        state = step.initial(batch)
-        with torch.inference_mode():
-            for _ in range(steps):
-                state = step(draw(batch, 1), *state)[1:]
-        return tuple(s.clone() for s in state)
+    init = stepped(step, step.initial, lambda b: draw(b, 1))
 
     one = "ids (batch, 1)" if tokens else f"x (batch, 1, {channels})"
     note = f"{one}, state -> probs after this step, state"

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from seqarena.deploy.graphs import STEPS, Graph, step_graph
+from seqarena.deploy.graphs import STEPS, Graph, step_graph, stepped
 from seqarena.errors import SeqarenaError
 from seqarena.tasks.lm_model import LMModel
 
@@ -61,13 +61,7 @@ def export_graphs(model: LMModel, art: dict[str, Any]) -> list[Graph]:
     if not model.capabilities().stateful:
         return [window]
     step = StepLogProbs(model)
-
-    def init(batch: int, steps: int) -> tuple[torch.Tensor, ...]:
-        state = model.init_state(batch)
-        with torch.inference_mode():
-            for _ in range(steps):
-                state = step(draw(batch, 1), *state)[1:]
-        return tuple(s.clone() for s in state)
+    init = stepped(step, model.init_state, lambda b: draw(b, 1))
 
     note = f"ids (batch, 1), state -> logprobs (batch, {vocab}) of the next token, state"
     drift = min(STEPS, max(1, block - 6))
