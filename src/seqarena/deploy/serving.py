@@ -90,11 +90,14 @@ class Served:
         return cls(name, run, graphs, platform, inputs, outputs, card(run, graphs), main=first.name)
 
     def can_stream(self) -> str | None:
-        try:
-            self.run.task.streamer(self.run, self.graphs)
-        except Exception as exc:  # noqa: BLE001 (the reason is the message)
-            return str(exc)
-        return None
+        """Why this run cannot stream (None: it can); asked once, the answer does not change while serving."""
+        if not hasattr(self, "_stream_refusal"):
+            try:
+                self.run.task.streamer(self.run, self.graphs)
+                self._stream_refusal = None
+            except Exception as exc:  # noqa: BLE001 (the reason is the message)
+                self._stream_refusal = str(exc)
+        return self._stream_refusal
 
     def metadata(self) -> dict[str, Any]:
         return {
