@@ -12,7 +12,15 @@ VARIANTS = {  # extra configurations worth covering beyond the defaults
     "lstm": [{"residual": True}, {"bidirectional": True}, {"num_layers": 3, "dropout": 0.1}],
     "gru": [{"residual": True}, {"bidirectional": True}],
     "rnn": [{"nonlinearity": "relu"}, {"residual": True}],
-    "transformer": [{"causal": True}, {"causal": True, "positions": "learned"}, {"positions": "none"}],
+    "transformer": [
+        {"causal": True},
+        {"causal": True, "positions": "learned"},
+        {"positions": "none"},
+        {"causal": True, "positions": "rope"},
+        {"causal": True, "positions": "alibi"},
+        {"positions": "alibi"},
+        {"positions": "rope", "num_heads": 2},
+    ],
     "linear": [{"individual": True}, {"decompose": False}],
     "local_attention": [
         {"causal": True, "window": 4, "global_tokens": 2},

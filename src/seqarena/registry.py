@@ -36,6 +36,11 @@ _BUILTIN_TASKS = {  # name -> module; each module registers its task class with 
     "lm": "seqarena.tasks.lm",
     "classify": "seqarena.tasks.classify",
     "seq2seq": "seqarena.tasks.seq2seq",
+    "adding": "seqarena.tasks.diagnostic",
+    "copy_memory": "seqarena.tasks.diagnostic",
+    "selective_copy": "seqarena.tasks.diagnostic",
+    "mqar": "seqarena.tasks.diagnostic",
+    "induction": "seqarena.tasks.diagnostic",
 }
 _MODELS: dict[str, type] = {}
 _TASKS: dict[str, type] = {}

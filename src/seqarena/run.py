@@ -13,7 +13,7 @@ import platform
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -274,10 +274,39 @@ def evaluate(run_dir: str | Path, split: str | None = None) -> dict[str, Any]:
     """A finished run's metrics on a split (default: its eval.split), with the data loaded again."""
     run = load(run_dir)
     split = check_split(split or run.config.eval.split)
-    task = run.task(run.config, run.run_dir)
+    return _evaluate(run, run.config, split)
+
+
+def _evaluate(run: LoadedRun, cfg: RunConfig, split: str) -> dict[str, Any]:
+    task = run.task(cfg, run.run_dir)
     started = time.perf_counter()
-    metrics = task.evaluate(run.model, split, run.config.eval.batch_size, torch.device("cpu"))
+    metrics = task.evaluate(run.model, split, cfg.eval.batch_size, torch.device("cpu"))
     return {**metrics, "seconds": round(time.perf_counter() - started, 3)}
+
+
+def evaluate_lengths(run_dir: str | Path, lengths: list[int], split: str | None = None) -> dict[int, dict[str, Any]]:
+    """A finished run scored on sequences of other lengths than it trained on (length extrapolation): its task's
+    length option (Task.length_key) set to each length in turn. A length the model cannot take at all (beyond a
+    learned position table) gets {"error": why} instead of metrics."""
+    return lengths_of(load(run_dir), lengths, split)
+
+
+def lengths_of(run: LoadedRun, lengths: list[int], split: str | None = None) -> dict[int, dict[str, Any]]:
+    key = run.task.length_key
+    if key is None:
+        raise SeqarenaError(f"task '{run.task.name}' has no sequence length to vary; --lengths needs a task with one")
+    bad = [n for n in lengths if not isinstance(n, int) or n < 1]
+    if bad or not lengths:
+        raise SeqarenaError(f"lengths must be whole numbers >= 1 (got {bad or lengths}), e.g. --lengths 512,1024")
+    split = check_split(split or run.config.eval.split)
+    out: dict[int, dict[str, Any]] = {}
+    for n in lengths:
+        cfg = replace(run.config, task=replace(run.config.task, **{key: n}))
+        try:
+            out[n] = _evaluate(run, cfg, split)
+        except (ValueError, RuntimeError) as exc:  # e.g. past a learned position table's max_len
+            out[n] = {"error": str(exc).splitlines()[0]}
+    return out
 
 
 def predict(run_dir: str | Path, inputs: str | Path) -> tuple[Any, str]:

@@ -30,6 +30,8 @@ def width_step(model_cfg: Any) -> int:
     step = 1
     if getattr(model_cfg, "num_heads", None):
         step = math.lcm(step, model_cfg.num_heads)
+    if getattr(model_cfg, "positions", None) == "rope":  # rotary pairs: an even width per head
+        step = math.lcm(step, 2 * model_cfg.num_heads)
     if getattr(model_cfg, "bidirectional", False):
         step = math.lcm(step, 2)
     return step

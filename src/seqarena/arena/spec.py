@@ -6,6 +6,7 @@ models: [{name: rnn}, {name: lstm}, {name: transformer, num_heads: 4}]
 budget: {params: 200k, epochs: 10}          # and/or seconds: 120
 seeds: 3                                     # or a list: [0, 1, 2]
 sweep: {task.lookback: [48, 96, 336]}        # any config field
+lengths: [512, 1024]                         # also score each run at these lengths (length extrapolation)
 train: {lr: 1e-3}                            # shared by every entrant
 ```
 """
@@ -22,7 +23,7 @@ from seqarena.config import build, coerce, load_yaml, set_dotted, to_dict
 from seqarena.errors import ConfigError
 from seqarena.ranges import POSITIVE, at_least
 
-KEYS = ("task", "models", "budget", "seeds", "sweep", "train", "eval", "baselines", "workers", "export")
+KEYS = ("task", "models", "budget", "seeds", "sweep", "train", "eval", "baselines", "workers", "export", "lengths")
 
 
 @dataclass(kw_only=True)
@@ -37,6 +38,7 @@ class ArenaSpec:
     baselines: bool = True
     workers: int | None = None
     export: bool = False  # also export, quantise and time each trained run with ONNX Runtime (seqarena[deploy])
+    lengths: list[int] = field(default_factory=list)  # also evaluate each run at these lengths (Task.length_key)
 
 
 @dataclass
@@ -49,6 +51,7 @@ class RunPlan:
     resolved: dict[str, Any] | None = None  # the config the task resolved it to (runner.resolve_plans)
     plugins: list[str] = field(default_factory=list)  # modules a worker imports first (a user's own models, tasks)
     export: bool = False  # profile the deployable cost too (not part of the key: the trained run is the same)
+    lengths: list[int] = field(default_factory=list)  # evaluate the trained run at these lengths too (not keyed)
 
 
 def parse(data: dict[str, Any]) -> ArenaSpec:
@@ -80,6 +83,7 @@ def parse(data: dict[str, Any]) -> ArenaSpec:
         baselines=coerce(data.get("baselines", True), bool, "baselines"),
         workers=coerce(data.get("workers"), int | None, "workers"),
         export=coerce(data.get("export", False), bool, "export"),
+        lengths=_lengths(data.get("lengths")),
     )
     if not spec.seeds or min(spec.seeds) < 0 or len(set(spec.seeds)) < len(spec.seeds):
         raise ConfigError(f"seeds={data.get('seeds')!r}: give a count >= 1 or a list of distinct seeds >= 0")
@@ -90,6 +94,27 @@ def parse(data: dict[str, Any]) -> ArenaSpec:
         if value is not None and coerce(value, float, f"budget.{key}") not in valid:
             raise ConfigError(f"budget.{key}={value!r} is out of range: it must be {valid}")
     return spec
+
+
+def _lengths(value: Any) -> list[int]:
+    if value is None:
+        return []
+    items = value if isinstance(value, list) else str(value).split(",")
+    try:
+        lengths = [int(v) for v in items]
+    except (TypeError, ValueError):
+        raise ConfigError(f"lengths={value!r}: give a list of whole numbers, e.g. [512, 1024]") from None
+    if any(n < 1 for n in lengths) or len(set(lengths)) < len(lengths):
+        raise ConfigError(f"lengths={value!r}: give distinct lengths >= 1")
+    return lengths
+
+
+def length_columns(spec: ArenaSpec) -> tuple[Any, ...]:
+    """The primary test metric at each extra length of the arena."""
+    from seqarena.tasks.base import Column
+
+    metric = task_class(spec).metric
+    return tuple(Column(f"{metric.key} @{n}", f"test_{metric.key}@{n}", 4, True) for n in spec.lengths)
 
 
 def load(path: str) -> ArenaSpec:
@@ -111,10 +136,11 @@ def _label(block: dict[str, Any], names: list[str]) -> str:
 
 
 def board_columns(spec: ArenaSpec) -> tuple[Any, ...]:
-    """The leaderboard's task columns, and the deployable cost when the arena exports."""
+    """The leaderboard's task columns, the metric at each extra length, and the deployable cost when the arena
+    exports."""
     from seqarena.tasks.base import DEPLOY
 
-    return (*task_class(spec).columns, *(DEPLOY if spec.export else ()))
+    return (*task_class(spec).columns, *length_columns(spec), *(DEPLOY if spec.export else ()))
 
 
 def task_class(spec: ArenaSpec) -> Any:
@@ -136,6 +162,8 @@ def expand(spec: ArenaSpec) -> list[RunPlan]:
     blocks = list(spec.models)
     if not blocks:
         raise ConfigError("the arena has no models; give --models rnn,lstm,... or a models: list")
+    if spec.lengths and task_class(spec).length_key is None:
+        raise ConfigError(f"lengths: task '{task_class(spec).name}' has no sequence length to vary")
     present = {b["name"] for b in blocks}
     if spec.baselines:
         blocks += [{"name": b} for b in task_class(spec).baselines if b not in present]
@@ -148,7 +176,8 @@ def expand(spec: ArenaSpec) -> list[RunPlan]:
             seeds = spec.seeds[:1] if _parameter_free(block["name"]) else spec.seeds
             for seed in seeds:
                 raw = _run_config(spec, block, seed, point)
-                plan = RunPlan(run_key(raw), _label(block, names), seed, point, raw, export=spec.export)
+                label = _label(block, names)
+                plan = RunPlan(run_key(raw), label, seed, point, raw, export=spec.export, lengths=list(spec.lengths))
                 plans.append(plan)
     return plans
 

@@ -36,6 +36,8 @@ def flatten(row: dict[str, Any], task_cls: Any) -> dict[str, Any]:
     flat |= {k: test.get(k) for k in task_cls.references}
     flat |= {k: result.get(k) for k in RUN_KEYS}
     flat |= {k: v for k, v in result["profile"].items() if _number(v)}
+    metric = task_cls.metric.key
+    flat |= {f"test_{metric}@{n}": m.get(metric) for n, m in (result.get("lengths") or {}).items()}
     return flat
 
 

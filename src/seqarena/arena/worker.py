@@ -44,6 +44,10 @@ def execute(plan: dict[str, Any], arena_dir: str, threads: int) -> dict[str, Any
             from seqarena.deploy.quantize import deploy_profile
 
             result["profile"].update(deploy_profile(run_dir))
+        if plan.get("lengths"):
+            from seqarena.run import lengths_of, load
+
+            result["lengths"] = {str(n): m for n, m in lengths_of(load(run_dir), plan["lengths"]).items()}
         return {**row, "status": "ok", "result": result}
     except Exception as exc:  # noqa: BLE001 - recorded, never fatal to the arena
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -35,6 +35,9 @@ def compare(
     export: Annotated[
         bool, typer.Option(help="also export each run to ONNX and int8: latency, size, metric change (deploy extra)")
     ] = False,
+    lengths: Annotated[
+        str | None, typer.Option(help="also score every run at these sequence lengths, e.g. 512,1024,2048")
+    ] = None,
 ) -> None:
     """Train many models on the same data at an equal budget; report quality and cost side by side.
     With no arguments: rnn, lstm, gru, transformer and baselines on the embedded co2 and synthetic series."""
@@ -45,7 +48,7 @@ def compare(
     from seqarena.comparison import compare as run_compare
     from seqarena.config import load_yaml, set_dotted
 
-    nothing_given = not any((config, task, data, models, budget, seeds, sweep, set_))
+    nothing_given = not any((config, task, data, models, budget, seeds, sweep, set_, lengths))
     raw = json.loads(json.dumps(DEFAULT_ARENA)) if nothing_given else (load_yaml(config) if config else {})
     raw.setdefault("task", {})
     if task:
@@ -60,6 +63,8 @@ def compare(
         raw["workers"] = workers
     if export:
         raw["export"] = True
+    if lengths:
+        raw["lengths"] = lengths
     for item in budget or []:
         key, _, value = item.partition("=")
         raw.setdefault("budget", {})[key.strip()] = yaml.safe_load(value) if value else None

@@ -80,11 +80,26 @@ def cv(
 def evaluate(
     run_dir: Annotated[Path, typer.Argument(help="a finished run directory")],
     split: Annotated[str | None, typer.Option(help="train, val or test (default: the run's eval.split)")] = None,
+    lengths: Annotated[
+        str | None,
+        typer.Option(help="score at these sequence lengths instead (length extrapolation), e.g. 512,1024,2048"),
+    ] = None,
 ) -> None:
-    """Evaluate a finished run on a split; prints the metrics as JSON."""
+    """Evaluate a finished run on a split; prints the metrics as JSON. With --lengths, once per length (the
+    diagnostic tasks' task.length, a language model's task.block_size)."""
     from seqarena.run import evaluate as run_evaluate
+    from seqarena.run import evaluate_lengths
     from seqarena.splits import check_split
 
+    if lengths is not None:
+        try:
+            values = [int(v) for v in lengths.split(",") if v.strip()]
+        except ValueError:
+            raise SeqarenaError(f"--lengths {lengths!r}: give whole numbers separated by commas, e.g. 512") from None
+        by_length = evaluate_lengths(run_dir, values, split and check_split(split))
+        table = {str(n): rounded(m) for n, m in by_length.items()}
+        print(dumps({"split": split or "test", "lengths": table}, indent=2))
+        return
     metrics = run_evaluate(run_dir, split and check_split(split))
     print(dumps({split or "test": rounded(metrics)}, indent=2))
 

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from seqarena.models.base import tracing
+from seqarena.models.positions import alibi_bias, alibi_slopes, rotate
 
 Cache = tuple[torch.Tensor, torch.Tensor]
 
@@ -41,22 +42,39 @@ class _Heads(nn.Module):
 
 
 class SoftmaxAttention(_Heads):
+    """Full softmax attention; `positions` "rope" rotates queries and keys, "alibi" biases the scores by distance
+    (models/positions.py); anything else leaves positions to the input."""
+
+    def __init__(self, d_model: int, num_heads: int, dropout: float, positions: str = "none") -> None:
+        super().__init__(d_model, num_heads, dropout)
+        self.positions = positions
+        if positions == "alibi":
+            self.register_buffer("slopes", alibi_slopes(num_heads), persistent=False)
+
     def forward(
         self, x: torch.Tensor, causal: bool, cache: Cache | None, pos: int, key_mask: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, Cache]:
         q, k, v = self.split(x)
         T = x.shape[1]
         past = 0 if cache is None else cache[0].shape[2]
+        if self.positions == "rope":  # cached keys were rotated when they were new
+            q_pos = torch.arange(past, past + T, device=x.device)
+            q, k = rotate(q, q_pos), rotate(k, q_pos)
         if cache is not None:
             k, v = torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2)  # (B, h, past + T, hd)
         exporting = tracing()  # a traced graph may not branch on a variable length
         mask, is_causal = None, causal and (exporting or T > 1)
-        if is_causal and (exporting or past > 0):  # queries at past..past+T-1: bottom-right aligned causal mask
+        if is_causal and (exporting or past > 0 or self.positions == "alibi"):  # bottom-right aligned causal mask
             mask = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(diagonal=past)
             is_causal = False
         if key_mask is not None:  # (B, T) valid keys of a whole sequence (no cache) -> (B, 1, T, T)
             base = torch.ones(T, T, dtype=torch.bool, device=x.device)
-            mask, is_causal = key_mask[:, None, None, :] & (base.tril() if is_causal else base), False
+            allowed = mask if mask is not None else (base.tril() if is_causal else base)
+            mask, is_causal = key_mask[:, None, None, :] & allowed, False
+        if self.positions == "alibi":  # (h, T, past + T) biases, -inf where the mask forbids
+            q_pos = torch.arange(past, past + T, device=x.device)
+            bias = alibi_bias(self.slopes, q_pos, torch.arange(past + T, device=x.device), causal).to(q.dtype)
+            mask = bias if mask is None else bias.masked_fill(~mask, float("-inf"))
         drop = self.dropout if self.training else 0.0
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=drop, is_causal=is_causal)
         return self.merge(y), (k, v)

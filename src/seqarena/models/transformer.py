@@ -32,9 +32,14 @@ class TransformerConfig:
     d_ff: int | None = None  # None: 4 * d_model
     dropout: float = 0.0
     causal: bool = False
-    positions: Literal["sinusoidal", "learned", "none"] = "sinusoidal"
+    positions: Literal["sinusoidal", "learned", "rope", "alibi", "none"] = "sinusoidal"
+    # added to the input (sinusoidal, learned) or applied inside attention (rope: rotary, alibi: linear biases;
+    # softmax attention only), or none
     max_len: int = 4096  # longest sequence for learned positions
     params: int | None = None  # a target parameter count: sets d_model (within 5%)
+
+
+INSIDE = ("rope", "alibi")  # position schemes applied inside the attention, not added to the input
 
 
 def sinusoidal(positions: torch.Tensor, dim: int) -> torch.Tensor:
@@ -72,6 +77,12 @@ class Transformer(SequenceModel):
         if cfg.d_model % cfg.num_heads:
             raise ConfigError(f"model.d_model={cfg.d_model} must be divisible by model.num_heads={cfg.num_heads}")
         self.cfg = cfg
+        if cfg.positions in INSIDE and type(self).mixer is not Transformer.mixer:
+            raise ConfigError(f"model.positions={cfg.positions} needs softmax attention (model.name=transformer)")
+        if cfg.positions == "rope" and (cfg.d_model // cfg.num_heads) % 2:
+            raise ConfigError(
+                f"model.positions=rope needs an even head width (d_model / num_heads = {cfg.d_model // cfg.num_heads})"
+            )
         self.pos = nn.Embedding(cfg.max_len, cfg.d_model) if cfg.positions == "learned" else None
         if self.pos is not None:
             nn.init.normal_(self.pos.weight, std=0.02)
@@ -81,7 +92,7 @@ class Transformer(SequenceModel):
         self.drop = nn.Dropout(cfg.dropout)
 
     def mixer(self) -> nn.Module:
-        return SoftmaxAttention(self.cfg.d_model, self.cfg.num_heads, self.cfg.dropout)
+        return SoftmaxAttention(self.cfg.d_model, self.cfg.num_heads, self.cfg.dropout, self.cfg.positions)
 
     @classmethod
     def capabilities_of(cls, cfg: Any) -> Capabilities:

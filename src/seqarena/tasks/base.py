@@ -113,6 +113,8 @@ class Task:
     loss_name: ClassVar[str] = "loss"  # what the training and validation loss is, for plot labels
     adopts: ClassVar[tuple[str, ...]] = ()  # options users spell under model. that are this task's own
     cv_metrics: ClassVar[tuple[str, ...]] = ()  # `seqarena cv`: validation metrics summarised over folds; () = none
+    length_key: ClassVar[str | None] = None  # the task.* option that sets the sequence length, so a trained run can
+    # be evaluated at other lengths (`seqarena evaluate RUN --lengths`, the arena's `lengths:`); None: it cannot
     baseline: ClassVar[tuple[str, str] | None] = None  # (metric key, key of a trivial baseline's score in the same
     # metrics): a run far worse than that baseline is flagged (seqarena/quality.py)
 

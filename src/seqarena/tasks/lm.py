@@ -84,6 +84,7 @@ class LMTask(Task):
         "test tokens."
     }
     loss_name = "cross-entropy (nats/token)"
+    length_key = "block_size"  # other context lengths: disjoint windows of that many tokens from a fresh state
     adopts = ("tie_weights",)  # the embedding and output layer belong to the task; accept the common spelling
     baseline = ("ppl", "unigram_ppl")
 
