@@ -1,5 +1,6 @@
-"""Measuring a trained model: the one latency loop (warm-up, then the median and p95 of repeated calls) and the
-process's peak resident memory. Each task's profile (tasks/*) uses these for its own figures."""
+"""Measuring a model: the one latency loop (warm-up, then the median and p95 of repeated calls), the process's
+peak resident memory, and the activation memory a training step keeps for backward. Each task's profile (tasks/*)
+uses these for its own figures; the claims and the advisor use them too."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import statistics
 import time
 from collections.abc import Callable
 from typing import Any
+
+import torch
 
 
 def timed(fn: Callable[[], Any], reps: int, warmup: int = 3) -> dict[str, float]:
@@ -25,3 +28,23 @@ def timed(fn: Callable[[], Any], reps: int, warmup: int = 3) -> dict[str, float]
 def peak_rss_mb() -> float:
     """Peak resident memory of this process (Linux reports kB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def saved_bytes(fn: Callable[[], torch.Tensor], params: Any = ()) -> int:
+    """Bytes of the tensors autograd keeps from the forward pass `fn` for backward, the weights among `params`
+    left out: a training step's activation memory, measured the same way on any device."""
+    total = 0
+    seen: set[int] = {p.untyped_storage().data_ptr() for p in params}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        nonlocal total
+        ptr = t.untyped_storage().data_ptr()
+        if ptr not in seen:  # a tensor saved by several ops is stored once
+            seen.add(ptr)
+            total += t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = fn()
+    del out
+    return total

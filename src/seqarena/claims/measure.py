@@ -11,11 +11,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from seqarena.arena.stats import mean_ci
 from seqarena.claims.base import Figure
 from seqarena.errors import SeqarenaError
+from seqarena.profile import saved_bytes
+
+__all__ = ["saved_bytes"]  # and the helpers below
 
 _CACHE: dict[str, Any] = {}
 
@@ -73,26 +74,6 @@ def figure(label: str, values: list[float], unit: str = "") -> Figure:
 
 def metric(runs: list[dict[str, Any]], key: str) -> list[float]:
     return [r["test"][key] for r in runs if "test" in r]
-
-
-def saved_bytes(fn: Callable[[], torch.Tensor], params: Any = ()) -> int:
-    """Bytes of the tensors autograd keeps from the forward pass `fn` for backward, the weights among `params`
-    left out: a training step's activation memory, measured the same way on any device."""
-    total = 0
-    seen: set[int] = {p.untyped_storage().data_ptr() for p in params}
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        nonlocal total
-        ptr = t.untyped_storage().data_ptr()
-        if ptr not in seen:  # a tensor saved by several ops is stored once
-            seen.add(ptr)
-            total += t.untyped_storage().nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = fn()
-    del out
-    return total
 
 
 def fmt(value: float | None, digits: int = 4) -> str:

@@ -155,6 +155,13 @@ class Task:
         """sha256 of the training values as the model sees them (after parsing), recorded in run.json."""
         raise NotImplementedError
 
+    def describe(self) -> dict[str, Any]:
+        """What the data is like, for `seqarena advise`: "samples" (training examples), "length" (steps a model
+        reads at once), and whatever else the task knows ("channels", "period", "seasonal_strength",
+        "irregularity", "classes")."""
+        length = getattr(self.cfg.task, self.length_key) if self.length_key else None
+        return {"samples": self.n_train(), "length": length}
+
     def artifacts(self) -> dict[str, Any]:
         """What loading and predicting need besides the config and weights (JSON-serialisable)."""
         return {}

@@ -143,6 +143,10 @@ class ClassifyTask(Task):
         self.data_sha256 = data.sha256
         self.cfg = self.resolve(replace(cfg, task=tc))
 
+    def describe(self) -> dict[str, Any]:
+        return {"samples": self.n_train(), "length": self.length_range[1], "channels": len(self.channels),
+                "classes": len(self.classes)}  # fmt: skip
+
     def resolve(self, cfg: RunConfig) -> RunConfig:
         model_cls = get_model(cfg.model.name)
         self.check_model(model_cls, cfg.model)

@@ -103,6 +103,23 @@ class ForecastTask(Task):
         self.mase_scale = np.where(diffs.mean(0) > 1e-12, diffs.mean(0), 1.0) if len(diffs) else np.ones(1)
         self.mape_floor = torch.tensor(0.01 * np.abs(train_rows[:, self.out_idx]).mean(0), dtype=torch.float64)
 
+    def describe(self) -> dict[str, Any]:
+        from seqarena.data.properties import irregularity, seasonality
+
+        lo, hi = self.bounds["train"]
+        column = self.series.columns.index(self.target)
+        period, strength = seasonality(self.series.values[lo:hi, column])
+        tc = self.cfg.task
+        return {
+            "samples": self.n_train(),
+            "length": tc.lookback,
+            "horizon": tc.horizon,
+            "channels": len(self.in_columns),
+            "period": period,
+            "seasonal_strength": strength,
+            "irregularity": irregularity(None if self.series.time is None else np.asarray(self.series.time[lo:hi])),
+        }
+
     def _gap_unit(self, tc: Any) -> float | None:
         if self.info.quirk and tc.gaps == "auto":  # a registered series with a known timestamp oddity is regular
             return None
