@@ -80,8 +80,8 @@ def test_agreement_counts_a_hit_within_the_best_interval() -> None:
 def test_the_race_verifies_the_shortlist_on_the_data(tmp_path: Path) -> None:
     task = {"name": "adding", "data": "adding", "length": 10, "n_train": 200, "n_val": 50, "n_test": 50}
     advice = advise(from_data("adding", "adding", {k: v for k, v in task.items() if k not in ("name", "data")}))
-    result = race(advice, tmp_path / "race", 8, task, params=3000, log=lambda _: None, workers=1)
-    assert result["entrants"][:3] == [p["model"] for p in (advice["shortlist"] + advice["others"])[:3]]
+    result = race(advice, tmp_path / "race", 4, task, params=3000, log=lambda _: None, workers=1, most=3)
+    assert result["entrants"] == [p["model"] for p in (advice["shortlist"] + advice["others"])[:3]]
     assert result["measured_best"] in result["entrants"] and isinstance(result["hit"], bool)
     assert (tmp_path / "race" / "report.html").is_file()
 
@@ -91,7 +91,7 @@ def test_the_track_record_reports_a_hit_rate(tmp_path: Path, monkeypatch: pytest
     monkeypatch.setattr(
         track, "DATASETS", (("adding", "adding", small), ("copy_memory", "copy_memory", {**small, "length": 5}))
     )
-    doc = track.track_record(tmp_path / "track", seconds=6, log=lambda _: None)
+    doc = track.track_record(tmp_path / "track", seconds=2, log=lambda _: None, seeds=1, most=2, workers=1)
     assert doc["datasets"] == 2 and 0 <= doc["hit_rate"] <= 1 and doc["interval"][0] <= doc["hit_rate"]
     assert "Hit rate" in (tmp_path / "track" / "advisor.md").read_text()
     assert track.wilson(0, 6)[0] == 0 and 0.6 < track.wilson(6, 6)[0] < 0.7

@@ -18,6 +18,7 @@ class Properties:
     seq_len: int | None = None  # steps a model reads at once
     samples: int | None = None  # training examples
     channels: int | None = None
+    classes: int | None = None  # a label per whole sequence (classification)
     period: int | None = None  # the strongest seasonal period (forecasting)
     seasonal_strength: float = 0.0  # its autocorrelation, 0..1
     irregular: bool = False  # uneven sampling times
@@ -36,7 +37,7 @@ def check(props: Properties) -> Properties:
     from seqarena.registry import get_task
 
     get_task(props.task)  # an unknown task names the known ones
-    for key in ("seq_len", "samples", "channels"):
+    for key in ("seq_len", "samples", "channels", "classes"):
         value = getattr(props, key)
         if value is not None and value < 1:
             raise ConfigError(f"--{key.replace('_', '-')} {value} is impossible: it must be >= 1")
@@ -57,10 +58,10 @@ def from_data(task: str, data: str, options: dict[str, Any] | None = None, **con
     from seqarena.registry import get_task
 
     task_cls = get_task(task)
-    model = "linear" if task == "forecast" else "gru"  # a cheap model: the task only needs to load the data
+    model = _cheapest(task_cls)  # the task only needs to load the data
     raw = {
         "task": {"name": task, "data": data, **(options or {})},
-        "model": {"name": model} if model == "linear" else {"name": model, "d_model": 8, "num_layers": 1},
+        "model": {"name": model} if model == "linear" else {"name": model, "d_model": 8, "num_layers": 1},  # fmt: skip
     }
     loaded = task_cls(build(raw))
     facts = loaded.describe()
@@ -72,6 +73,7 @@ def from_data(task: str, data: str, options: dict[str, Any] | None = None, **con
             seq_len=facts.get("length"),
             samples=facts["samples"],
             channels=facts.get("channels"),
+            classes=facts.get("classes"),
             period=facts.get("period"),
             seasonal_strength=float(facts.get("seasonal_strength") or 0.0),
             irregular=float(facts.get("irregularity") or 0.0) > 0.05,
@@ -79,3 +81,14 @@ def from_data(task: str, data: str, options: dict[str, Any] | None = None, **con
             **constraints,
         )
     )
+
+
+def _cheapest(task_cls: type) -> str:
+    """A model that builds in no time and that the task accepts: the linear forecaster, else a tiny GRU."""
+    from seqarena.registry import get_model
+
+    for name in ("linear", "gru"):
+        cls = get_model(name)
+        if task_cls.requires.why_not(name, cls.capabilities_of(cls.Config(**task_cls.model_defaults(cls)))) is None:
+            return name
+    return "gru"

@@ -81,7 +81,7 @@ RULES = (
     ),
     Rule(
         "strong seasonality",
-        lambda p: p.task == "forecast" and p.seasonal_strength > 0.5,
+        lambda p: p.seasonal_strength > 0.5,
         {"linear": 3, "transformer": -1},
         "a strongly seasonal series is forecast well by a linear model on the decomposed window",
         "Zeng et al. 2023, 'Are Transformers effective for time series forecasting?' (DLinear)",
@@ -124,7 +124,7 @@ RULES = (
     ),
     Rule(
         "whole-sequence classification",
-        lambda p: p.task == "classify" and not p.streaming,
+        lambda p: p.classes is not None and not p.streaming,
         {"lstm": 1, "transformer": 1},
         "a label for the whole sequence may read it in both directions",
         "bidirectional RNN articles",

@@ -33,13 +33,14 @@ def wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def track_record(out: Path, seconds: float = 120, log: Any = print) -> dict[str, Any]:
+def track_record(out: Path, seconds: float = 120, log: Any = print, **race_options: Any) -> dict[str, Any]:
     started = time.perf_counter()
     rows = []
     for task, data, options in DATASETS:
         log(f"== {task} on {data}")
         advice = advise(from_data(task, data, options))
-        result = race(advice, out / f"{task}-{data}", seconds, {"name": task, "data": data, **options}, log=log)
+        result = race(advice, out / f"{task}-{data}", seconds, {"name": task, "data": data, **options}, log=log,
+                      **race_options)  # fmt: skip
         rows.append({"task": task, "data": data, "options": options, "top_pick": result["top_pick"],
                      "measured_best": result["measured_best"], "top_pick_rank": result["top_pick_rank"],
                      "hit": result["hit"], "rank_correlation": result["rank_correlation"],

@@ -38,6 +38,8 @@ def race(
     params: int = 50_000,
     log: Any = print,
     workers: int | None = None,
+    seeds: int = SEEDS,
+    most: int | None = None,
 ) -> dict[str, Any]:
     """Run the race within about `seconds` of training in all; returns the measured board and the agreement."""
     from seqarena.arena.results import collect
@@ -46,21 +48,42 @@ def race(
 
     if seconds <= 0 or not math.isfinite(seconds):
         raise ConfigError(f"--budget seconds={seconds:g} is impossible; give a time > 0")
-    models = entrants(advice)
-    spec = parse({"task": task, "models": models, "seeds": SEEDS, "workers": workers})
-    n_runs = len(models) * SEEDS  # the trainable ones; parameter-free baselines take no budget
+    models, dropped = sizable(entrants(advice)[:most], task, params)
+    for name, why in dropped.items():
+        log(f"race: {name} left out: {why}")
+    spec = parse({"task": task, "models": models, "seeds": seeds, "workers": workers})
+    n_runs = len(models) * seeds  # the trainable ones; parameter-free baselines take no budget
     parallel = spec.workers or _cores()
     per_run = max(1.0, seconds * parallel / n_runs)
     spec.budget = {"seconds": per_run, "params": params}
     spec.train = {"max_epochs": 1000, "patience": 5}
-    log(f"race: {', '.join(models)} and the baselines, {SEEDS} seeds, {per_run:.0f} s per run")
+    log(f"race: {', '.join(models)} and the baselines, {seeds} seeds, {per_run:.0f} s per run")
     compare(spec, out, log=log)
     _, points = collect(out)
     board = [b for b in points[0]["board"] if b.get("runs")]
     metric = task_class(spec).metric
-    return {"entrants": models, "seconds_per_run": per_run, "metric": metric.key,
+    return {"entrants": models, "left_out": dropped, "seconds_per_run": per_run, "seeds": seeds, "metric": metric.key,
             "higher_is_better": metric.higher_is_better, **agreement(advice, board, metric),
             "report": str(out / "report.html")}  # fmt: skip
+
+
+def sizable(models: list[str], task: dict[str, Any], params: int) -> tuple[list[str], dict[str, str]]:
+    """The entrants that can be built at `params` parameters on this data, and why the others cannot."""
+    from seqarena.config import build
+    from seqarena.errors import SeqarenaError
+    from seqarena.registry import get_task
+
+    loaded = get_task(task["name"])(build({"task": task, "model": {"name": "lstm", "d_model": 8}}))
+    keep, dropped = [], {}
+    for name in models:
+        try:
+            loaded.resolve(build({"task": task, "model": {"name": name, "params": params}}))
+            keep.append(name)
+        except SeqarenaError as exc:
+            dropped[name] = str(exc).splitlines()[0]
+    if not keep:
+        raise ConfigError(f"no entrant of the race can be built: {next(iter(dropped.values()))}")
+    return keep, dropped
 
 
 def _cores() -> int:

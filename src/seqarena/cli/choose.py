@@ -62,6 +62,7 @@ def advise(
     seq_len: Annotated[int | None, typer.Option(help="steps a model reads at once (without --data)")] = None,
     samples: Annotated[int | None, typer.Option(help="training examples (without --data)")] = None,
     channels: Annotated[int | None, typer.Option(help="input channels (without --data)")] = None,
+    classes: Annotated[int | None, typer.Option(help="classes of a whole-sequence label (without --data)")] = None,
     latency_ms: Annotated[
         float | None, typer.Option(help="the most one batch-1 prediction may take (measured)")
     ] = None,
@@ -103,14 +104,16 @@ def advise(
     name = _task_of(data, task)
     constraints = {"latency_ms": latency_ms, "memory_mb": memory_mb, "streaming": streaming, "device": device}
     if data is not None:
-        given = [f for f, v in (("--seq-len", seq_len), ("--samples", samples), ("--channels", channels)) if v]
+        manual = (("--seq-len", seq_len), ("--samples", samples), ("--channels", channels), ("--classes", classes))
+        given = [f for f, v in manual if v]
         if given:
             raise SeqarenaError(f"{', '.join(given)} come from the data with --data; give one or the other")
         props = from_data(name, data, options, **constraints)
     else:
         if verify:
             raise SeqarenaError("--verify races the shortlist on data: give --data NAME|FILE")
-        props = Properties(task=name, seq_len=seq_len, samples=samples, channels=channels, **constraints)
+        props = Properties(task=name, seq_len=seq_len, samples=samples, channels=channels, classes=classes,
+                           **constraints)  # fmt: skip
     advice = run_advise(props)
     _print_advice(advice)
     if verify:
@@ -159,7 +162,8 @@ def _print_advice(advice: dict) -> None:
 
 def _print_race(result: dict) -> None:
     arrow = "higher" if result["higher_is_better"] else "lower"
-    print(f"race ({result['metric']}, {arrow} is better; {result['seconds_per_run']:.0f} s per run, 2 seeds):")
+    print(f"race ({result['metric']}, {arrow} is better; {result['seconds_per_run']:.0f} s per run, "
+          f"{result['seeds']} seeds):")  # fmt: skip
     for i, line in enumerate(result["board"], start=1):
         ci = f" ± {line['ci']:.3g}" if isinstance(line["ci"], float) and line["ci"] == line["ci"] else ""
         rank = f"rules' rank {line['rules_rank']}" if line["rules_rank"] else "baseline"
