@@ -71,13 +71,15 @@ def sizable(models: list[str], task: dict[str, Any], params: int) -> tuple[list[
     """The entrants that can be built at `params` parameters on this data, and why the others cannot."""
     from seqarena.config import build
     from seqarena.errors import SeqarenaError
-    from seqarena.registry import get_task
+    from seqarena.registry import get_model, get_task
+    from seqarena.sizing import has_width
 
     loaded = get_task(task["name"])(build({"task": task, "model": {"name": "lstm", "d_model": 8}}))
     keep, dropped = [], {}
     for name in models:
+        sized = {"params": params} if has_width(get_model(name).Config()) else {}  # a linear map has no width
         try:
-            loaded.resolve(build({"task": task, "model": {"name": name, "params": params}}))
+            loaded.resolve(build({"task": task, "model": {"name": name, **sized}}))
             keep.append(name)
         except SeqarenaError as exc:
             dropped[name] = str(exc).splitlines()[0]

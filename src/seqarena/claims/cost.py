@@ -88,7 +88,9 @@ def training_speed_order(sizes: dict[str, Any], work: Path) -> Finding:
     said = "; ".join(f"{d}: " + " > ".join(f"{m} {s[m]:,.0f}" for m in order) for d, order, s in orders)
     held = [order == list(FAMILIES) for _, order, _ in orders]
     verdict = "holds" if all(held) else "refuted" if not any(held) else "depends"
-    return Finding(verdict, f"samples/s at equal parameters, {said}" + ("" if len(held) == 1 else ", by device"), figures)
+    return Finding(
+        verdict, f"samples/s at equal parameters, {said}" + ("" if len(held) == 1 else ", by device"), figures
+    )
 
 
 def _training_memory(model: torch.nn.Module, batch: int, length: int) -> float:

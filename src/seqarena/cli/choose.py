@@ -170,7 +170,8 @@ def _print_race(result: dict) -> None:
         value = "-" if line["value"] is None else f"{line['value']:.4g}"
         print(f"  {i}. {line['model']:18s} {value}{ci}  ({rank})")
     top, best = result["top_pick"], result["measured_best"]
-    where = f"came {result['top_pick_rank']}" if result["top_pick_rank"] else "did not finish"
+    n = len(result["board"])
+    where = f"came {result['top_pick_rank']} of {n}" if result["top_pick_rank"] else "did not finish"
     verdict = "agree" if result["hit"] else "disagree"
     print(
         f"rules and measurement {verdict}: the top pick {top} {where}; the measured best is {best}"
