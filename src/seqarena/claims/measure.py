@@ -14,9 +14,7 @@ from typing import Any
 from seqarena.arena.stats import mean_ci
 from seqarena.claims.base import Figure
 from seqarena.errors import SeqarenaError
-from seqarena.profile import saved_bytes
-
-__all__ = ["saved_bytes"]  # and the helpers below
+from seqarena.profile import saved_bytes  # noqa: F401 - the claims import it from here
 
 _CACHE: dict[str, Any] = {}
 
