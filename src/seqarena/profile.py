@@ -48,3 +48,11 @@ def saved_bytes(fn: Callable[[], torch.Tensor], params: Any = ()) -> int:
         out = fn()
     del out
     return total
+
+
+def training_step_mb(model: torch.nn.Module, x: torch.Tensor, batch_factor: int = 1) -> float:
+    """MB a training step on input `x` holds: weights, gradients and AdamW's two moments (4x the weights) plus the
+    activations kept for backward, times `batch_factor` (activations grow with the batch: measure one case, scale)."""
+    weights = sum(p.numel() * p.element_size() for p in model.parameters())
+    saved = saved_bytes(lambda: model.train()(x)[0], model.parameters())
+    return (4 * weights + batch_factor * saved) / 2**20

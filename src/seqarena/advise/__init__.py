@@ -65,7 +65,7 @@ def _build(name: str, length: int, props: Properties, task_cls: Any) -> tuple[to
 
 
 def _at(name: str, length: int, props: Properties) -> dict[str, float]:
-    from seqarena.profile import saved_bytes, timed
+    from seqarena.profile import timed, training_step_mb
     from seqarena.registry import get_task
 
     model, x = _build(name, length, props, get_task(props.task))
@@ -75,9 +75,7 @@ def _at(name: str, length: int, props: Properties) -> dict[str, float]:
             model.eval()
             out["latency_ms"] = timed(lambda: model(x), 5, warmup=1)["median_ms"]
     if props.memory_mb is not None:
-        weights = sum(p.numel() * p.element_size() for p in model.parameters())
-        per_case = saved_bytes(lambda: model.train()(x)[0], model.parameters())  # activations grow with the batch
-        out["memory_mb"] = (4 * weights + BATCH * per_case) / 2**20
+        out["memory_mb"] = training_step_mb(model, x, BATCH)  # one case measured, the batch scaled
     return out
 
 

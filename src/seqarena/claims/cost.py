@@ -93,15 +93,6 @@ def training_speed_order(sizes: dict[str, Any], work: Path) -> Finding:
     )
 
 
-def _training_memory(model: torch.nn.Module, batch: int, length: int) -> float:
-    """MB a training step holds: weights, gradients and AdamW's two moments (4x the weights) plus the activations
-    kept for backward."""
-    weights = sum(p.numel() * p.element_size() for p in model.parameters())
-    x = torch.randn(batch, length, model.cfg.d_model)
-    saved = measure.saved_bytes(lambda: model.train()(x)[0], model.parameters())
-    return (4 * weights + saved) / 2**20
-
-
 @claim(
     "memory_order",
     statement="An RNN needs the least training memory, an LSTM more and a Transformer the most (e.g. 2.1 / 3.8 / 6.4 "
@@ -113,7 +104,12 @@ def _training_memory(model: torch.nn.Module, batch: int, length: int) -> float:
 )
 def memory_order(sizes: dict[str, Any], work: Path) -> Finding:
     batch, length = sizes["batch"], sizes["length"]
-    mb = {m: _training_memory(_backbone(m, sizes["params"]), batch, length) for m in FAMILIES}
+    from seqarena.profile import training_step_mb
+
+    mb = {}
+    for m in FAMILIES:
+        model = _backbone(m, sizes["params"])
+        mb[m] = training_step_mb(model, torch.randn(batch, length, model.cfg.d_model))
     order = sorted(mb, key=mb.get)
     figures = [Figure(f"{m}: training step memory", v, None, "MB") for m, v in mb.items()]
     said = " < ".join(f"{m} {mb[m]:.1f} MB" for m in order) + f" (batch {batch}, length {length})"
