@@ -75,9 +75,9 @@ def test_every_graph_matches_eager_on_a_second_shape_and_over_100_steps(runs: di
 
 
 def test_forecast_stream_gives_exactly_the_predict_numbers(runs: dict[str, Path], tmp_path: Path) -> None:
-    from statsmodels.datasets import co2
+    from seqarena.data.embedded import load_embedded
 
-    values = co2.load_pandas().data["co2"].interpolate().to_numpy()[:400]
+    values = pd.Series(load_embedded("co2")[0].values[:, 0]).interpolate().to_numpy()[:400]
     table = tmp_path / "co2.csv"
     pd.DataFrame({"co2": values}).to_csv(table, index=False)
     expected = predict(runs["forecast"], table)[0]["co2"].to_numpy()

@@ -9,8 +9,10 @@ import math
 from pathlib import Path
 from typing import Any
 
-from scipy import stats as sps
+import numpy as np
+import pandas as pd
 
+from seqarena import logs
 from seqarena.errors import ConfigError
 
 SEEDS = 2
@@ -36,7 +38,7 @@ def race(
     task: dict[str, Any],
     *,
     params: int = 50_000,
-    log: Any = print,
+    log: Any = logs.info,
     workers: int | None = None,
     seeds: int = SEEDS,
     most: int | None = None,
@@ -112,7 +114,7 @@ def agreement(advice: dict[str, Any], board: list[dict[str, Any]], metric: Any) 
     ranked = [m for m in measured if m in rules_order]
     rho = None
     if len(ranked) >= 3:
-        rho = float(sps.spearmanr([rules_order.index(m) for m in ranked], range(len(ranked))).statistic)
+        rho = spearman([rules_order.index(m) for m in ranked], list(range(len(ranked))))
     lines = [{"model": b["label"], "value": b.get(key), "ci": b.get(f"{key}_ci"),
               "rules_rank": rules_order.index(b["label"]) + 1 if b["label"] in rules_order else None}
              for b in board]  # fmt: skip
@@ -124,3 +126,9 @@ def agreement(advice: dict[str, Any], board: list[dict[str, Any]], metric: Any) 
         "hit": hit,
         "rank_correlation": rho,
     }
+
+
+def spearman(x: list[float], y: list[float]) -> float:
+    """Spearman's rank correlation: Pearson's on the ranks (ties share their mean rank)."""
+    rx, ry = pd.Series(x).rank().to_numpy(), pd.Series(y).rank().to_numpy()
+    return float(np.corrcoef(rx, ry)[0, 1])

@@ -8,7 +8,7 @@ import math
 import statistics
 from typing import Any
 
-from scipy import stats as sps
+import mpmath
 
 RUN_KEYS = ("params", "params_target", "train_seconds", "samples_per_s", "time_to_best", "epochs")
 
@@ -19,7 +19,35 @@ def mean_ci(values: list[float]) -> tuple[float, float]:
     if len(values) < 2:
         return mean, math.nan
     sem = statistics.stdev(values) / math.sqrt(len(values))
-    return mean, float(sps.t.ppf(0.975, len(values) - 1)) * sem
+    return mean, t_quantile(0.975, len(values) - 1) * sem
+
+
+def t_cdf(t: float, df: float) -> float:
+    """Student t's cumulative distribution at `t` with `df` degrees of freedom (mpmath's regularised incomplete
+    beta; mpmath ships with torch)."""
+    tail = float(mpmath.betainc(df / 2, 0.5, 0, df / (df + t * t), regularized=True)) / 2
+    return 1 - tail if t > 0 else tail
+
+
+def t_quantile(p: float, df: float) -> float:
+    """The `p` quantile of Student t with `df` degrees of freedom (e.g. 12.706 for p=0.975, df=1)."""
+    if p == 0.5:
+        return 0.0
+    root = mpmath.findroot(lambda x: t_cdf(float(x), df) - p, mpmath.sqrt(2) * mpmath.erfinv(2 * p - 1))
+    return float(root)
+
+
+def interval(values: list[float]) -> tuple[float, float, str]:
+    """(low, high, kind) of the spread shown for `values` across seeds: the 95% Student-t interval from three
+    values on ("95% CI"), clipped at zero for a quantity that is never negative (a latency, an MSE); the range
+    ("min-max") with two values, where a t interval (x12.7 the standard error) says little; none with one."""
+    if len(values) < 2:
+        return math.nan, math.nan, "none"
+    if len(values) < 3:
+        return min(values), max(values), "min-max"
+    mean, half = mean_ci(values)
+    low = mean - half
+    return (max(low, 0.0) if min(values) >= 0 else low), mean + half, "95% CI"
 
 
 def _number(v: Any) -> bool:
@@ -58,6 +86,7 @@ def leaderboard(entries: list[dict[str, Any]], task_cls: Any) -> list[dict[str, 
             values = [r[key] for r in runs if _number(r.get(key))]
             if values:
                 line[key], line[f"{key}_ci"] = mean_ci(values)
+                line[f"{key}_lo"], line[f"{key}_hi"], line["interval"] = interval(values)
                 line[f"{key}_values"] = values
         lines.append(line)
     metric = f"test_{task_cls.metric.key}"
@@ -74,4 +103,7 @@ def significance(a: list[float], b: list[float]) -> float | None:
         return None
     if statistics.pstdev(a) == 0 and statistics.pstdev(b) == 0:
         return 0.0 if a[0] != b[0] else 1.0
-    return float(sps.ttest_ind(a, b, equal_var=False).pvalue)
+    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
+    t = (statistics.fmean(a) - statistics.fmean(b)) / math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))  # Welch-Satterthwaite
+    return 2 * t_cdf(-abs(t), df)

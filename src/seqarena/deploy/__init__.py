@@ -3,27 +3,18 @@
 
 from __future__ import annotations
 
-import importlib
 import platform
 from types import ModuleType
 from typing import Any
 
-from seqarena.errors import SeqarenaError
+from seqarena import extras
 
 __all__ = ["onnx_modules", "need", "versions"]
 
 
 def need(*modules: str) -> list[ModuleType]:
     """Import optional deployment dependencies, or fail with how to install them."""
-    out = []
-    for name in modules:
-        try:
-            out.append(importlib.import_module(name))
-        except ImportError:
-            raise SeqarenaError(
-                f"this needs the deployment extras ({name} is missing): pip install 'seqarena[deploy]'"
-            ) from None
-    return out
+    return [extras.need(name, "deploy") for name in modules]
 
 
 def onnx_modules() -> tuple[ModuleType, ModuleType]:
