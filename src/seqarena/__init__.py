@@ -16,6 +16,7 @@ _API = {  # name -> module; imported on first use, so `import seqarena` stays ch
     "RunConfig": "seqarena.config",
     "register_model": "seqarena.registry",
     "register_task": "seqarena.registry",
+    "verbose": "seqarena.logs",
 }
 
 

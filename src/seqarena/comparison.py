@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from seqarena import logs
 from seqarena.arena.runner import run_arena
 from seqarena.arena.spec import ArenaSpec, parse
 from seqarena.report.render import write_report
@@ -19,7 +20,7 @@ def compare(
     address: str | None = None,
     url: str | None = None,
     retry_failed: bool = False,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = logs.info,
 ) -> Path:
     """Train every entrant of the arena `spec` (an ArenaSpec or the dict of an arena YAML) that the results store
     lacks, then (re)write report.html and report.md; returns the report's path. From a script, call it under

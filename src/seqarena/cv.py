@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from seqarena import logs
 from seqarena.config import parse, to_dict
 from seqarena.errors import ConfigError, SeqarenaError
 from seqarena.files import write_json
@@ -54,7 +55,7 @@ def cross_validate(
     *,
     folds: int = 5,
     overrides: list[str] | None = None,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = logs.info,
 ) -> CVResult:
     """Train `folds` runs (out/fold-<i>) that validate on each fold in turn; write out/cv.json."""
     cfg = parse(config, overrides)

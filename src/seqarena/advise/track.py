@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from seqarena import logs
 from seqarena.advise import advise, from_data
 from seqarena.advise.verify import race
 from seqarena.files import atomic_write_text, write_json
@@ -33,7 +34,7 @@ def wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def track_record(out: Path, seconds: float = 120, log: Any = print, **race_options: Any) -> dict[str, Any]:
+def track_record(out: Path, seconds: float = 120, log: Any = logs.info, **race_options: Any) -> dict[str, Any]:
     started = time.perf_counter()
     rows = []
     for task, data, options in DATASETS:

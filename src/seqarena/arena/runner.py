@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from seqarena import logs
 from seqarena.arena import spec as arena_spec
 from seqarena.arena.executors import executor
 from seqarena.arena.results import store_url
@@ -59,7 +60,7 @@ def run_arena(
     address: str | None = None,
     url: str | None = None,
     retry_failed: bool = False,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = logs.info,
 ) -> Path:
     """Train every plan of the arena that the store lacks; return the arena directory."""
     check_output_dir(out, "--out", may_exist="arena.yaml")  # a new arena, or more runs for this one

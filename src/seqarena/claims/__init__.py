@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from seqarena import logs
 from seqarena.claims.base import SCALES, Claim, Finding, claims, select
 from seqarena.errors import ConfigError, SeqarenaError
 
@@ -29,7 +30,7 @@ def check(
     scale: str = "quick",
     only: list[str] | None = None,
     out: str | Path | None = None,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = logs.info,
 ) -> dict[str, Any]:
     """Run the claims (all, or those named) at a scale; with `out`, write claims.json, claims.md and claims.html
     there. Returns the document written."""

@@ -12,7 +12,7 @@ import typer
 from seqarena.errors import SeqarenaError
 
 app = typer.Typer(
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, PowerShell
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     help="Train, compare and ship sequence models on your own data.",
@@ -58,6 +58,9 @@ def rounded(metrics: dict) -> dict:
 
 
 def main() -> None:
+    from seqarena import logs
+
+    logs.verbose()  # the Python API's progress messages, on stderr
     try:
         app()
     except SeqarenaError as exc:
