@@ -57,8 +57,10 @@ def fit(
     precision: str,
     eval_batch: int,
     log: Callable[[str], None],
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Train `model` in place; return the final train state (history, best epoch, timings)."""
+    """Train `model` in place; return the final train state (history, best epoch, timings). `on_epoch` gets each
+    epoch's record (the experiment trackers)."""
     optimizer = build_optimizer(model, cfg)
     steps_per_epoch = math.ceil(task.n_train() / cfg.batch_size)
     total_steps = min(cfg.max_steps or 1 << 62, steps_per_epoch * cfg.max_epochs)
@@ -143,6 +145,8 @@ def fit(
         log(_epoch_line(record, cfg.max_epochs))
         save_checkpoint(run_dir / "checkpoint", model, optimizer, best, state)
         _write_metrics(run_dir / "metrics.jsonl", state["history"])
+        if on_epoch is not None:
+            on_epoch(record)
     model.load_state_dict(best)
     return state
 
