@@ -87,7 +87,7 @@ def test_failed_runs_are_recorded_and_do_not_stop_the_arena(arena: Path) -> None
 def test_report_html_and_markdown(arena: Path) -> None:
     html = (arena / "report.html").read_text()
     assert html.count("<svg") >= 5 and 'class="leaderboard"' in html and "Pareto" in html
-    assert "http://" not in html.replace("http://www.w3.org", "") and "<script" not in html  # self-contained
+    assert "http://" not in html.replace("http://www.w3.org", "") and "<script src" not in html  # self-contained
     assert "Quality:" in html and "significant across seeds (Welch p" in html
     assert "a parameter-free baseline wins" in html  # where every trained model diverged
     md = (arena / "report.md").read_text()
@@ -113,19 +113,24 @@ def test_report_renders_in_headless_chromium(arena: Path, tmp_path: Path) -> Non
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
              f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0"]  # fmt: skip
     url = (arena / "report.html").as_uri()
-    shot = tmp_path / "report.png"
-    done = subprocess.run([chromium(), *flags, "--window-size=1280,1600", f"--screenshot={shot}", url],
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
-    assert shot.is_file() and shot.stat().st_size > 20_000, done.stderr[-2000:]
-    console = [ln for ln in done.stderr.splitlines() if "CONSOLE" in ln or "Uncaught" in ln or "ERR_FILE" in ln]
-    assert not console, console
-    dom = subprocess.run([chromium(), *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
-    assert dom.count("<svg") >= 5 and "leaderboard" in dom and "<td" in dom
     from PIL import Image
 
-    image = Image.open(shot).convert("L")
-    assert image.size == (1280, 1600)
-    assert len(np.unique(np.asarray(image.resize((64, 80))))) > 20  # text, tables and plots, not a blank page
+    for width in (1280, 420):  # a laptop and a phone
+        shot = tmp_path / f"report-{width}.png"
+        done = subprocess.run([chromium(), *flags, f"--window-size={width},1600", f"--screenshot={shot}", url],
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert shot.is_file() and shot.stat().st_size > 20_000, done.stderr[-2000:]
+        console = [ln for ln in done.stderr.splitlines() if "CONSOLE" in ln or "Uncaught" in ln or "ERR_FILE" in ln]
+        assert not console, console
+        image = Image.open(shot).convert("L")
+        assert image.size == (width, 1600)
+        assert len(np.unique(np.asarray(image.resize((64, 80))))) > 20  # text, tables and plots, not a blank page
+    dom = subprocess.run([chromium(), *flags, "--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
+    assert dom.count("<svg") >= 5 and "leaderboard" in dom and "<td" in dom
+    from seqarena.report.check import figures, problems
+
+    models = ["rnn", "gru", "linear", "last_value", "seasonal_naive"]
+    assert len(figures(dom)) >= 5 and problems(dom, models) == []  # a legend on every figure, one colour a model
 
 
 def test_killed_arena_completes_only_the_rest(tmp_path: Path) -> None:

@@ -39,3 +39,53 @@ def collect(arena_dir: Path, url: str | None = None) -> tuple[arena_spec.ArenaSp
     for point in points.values():
         point["board"] = leaderboard(point["entries"], task_cls)
     return spec, list(points.values())
+
+
+EXTRA_KEYS = (("size_bytes", "size bytes"), ("peak_rss_mb", "peak RSS MB"), ("rss_over_idle_mb", "RSS over idle MB"))
+
+
+def records(spec: arena_spec.ArenaSpec, points: list[dict[str, Any]]) -> dict[str, Any]:
+    """The leaderboards as data: one row per entrant and sweep point, rank first, each figure's mean with its
+    spread (low/high: the 95% interval with three or more seeds, the min-max with two)."""
+    task_cls = arena_spec.task_class(spec)
+    columns = arena_spec.board_columns(spec)
+    rows = []
+    for p in points:
+        sweep = {f"sweep.{k}": v for k, v in p["point"].items()}
+        ranked = [b for b in p["board"] if b.get("runs")]
+        for b in p["board"]:
+            row: dict[str, Any] = {**sweep, "rank": ranked.index(b) + 1 if b in ranked else None,
+                                   "model": b["label"], "runs": b.get("runs", 0), "failed": b.get("failed", 0),
+                                   "interval": b.get("interval")}  # fmt: skip
+            for c in columns:
+                row[c.key] = b.get(c.key)
+                if c.ci:
+                    row[f"{c.key}_low"], row[f"{c.key}_high"] = b.get(f"{c.key}_lo"), b.get(f"{c.key}_hi")
+            row |= {key: b.get(key) for key, _ in EXTRA_KEYS}
+            row["error"] = b.get("error")
+            rows.append(row)
+    metric = task_cls.metric
+    return {
+        "task": task_cls.name,
+        "data": spec.task.get("data") or task_cls.Config().data,
+        "ranked_on": f"test_{metric.key}",
+        "higher_is_better": metric.higher_is_better,
+        "seeds": spec.seeds,
+        "columns": {c.key: c.header for c in columns} | dict(EXTRA_KEYS),
+        "rows": rows,
+    }
+
+
+def to_csv(board: dict[str, Any]) -> str:
+    import pandas as pd
+
+    return pd.DataFrame(board["rows"]).to_csv(index=False, lineterminator="\n")
+
+
+def write_leaderboards(arena_dir: Path, spec: arena_spec.ArenaSpec, points: list[dict[str, Any]]) -> None:
+    """leaderboard.json and leaderboard.csv beside the report."""
+    from seqarena.files import atomic_write_text, write_json
+
+    board = records(spec, points)
+    write_json(arena_dir / "leaderboard.json", board)
+    atomic_write_text(arena_dir / "leaderboard.csv", to_csv(board))

@@ -75,6 +75,7 @@ def _train_and_profile(config: dict[str, Any], run_dir: Path, resume: bool) -> d
         "warnings": result.warnings,  # far worse than the task's trivial baseline (seqarena/quality.py)
         "params": result.params,
         "resolved_model": dict(vars(result.config.model)),
+        "task_settings": dict(vars(result.config.task)),  # as resolved (lookback, horizon, ...), for the report
         "epochs": len(history),
         **training,
         "curve": [{"epoch": h["epoch"], "val_loss": h.get("val_loss"), "train_loss": h["train_loss"]} for h in history],

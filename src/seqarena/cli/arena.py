@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -88,9 +89,34 @@ def compare(
 def results(
     arena_dir: Annotated[Path, typer.Argument(help="an arena directory")],
     store: Annotated[str | None, typer.Option(help="SQLAlchemy URL of the results store")] = None,
+    format: Annotated[str, typer.Option("--format", help="table (for reading), json or csv (for programs)")] = "table",
+    output: Annotated[str, typer.Option("--output", help="a file to write, or - for standard output")] = "-",
 ) -> None:
-    """The arena's leaderboard in the terminal."""
-    _print_results(arena_dir, store)
+    """The arena's leaderboard: a table in the terminal, or the same rows as JSON or CSV (one row per entrant and
+    sweep point, with each figure's spread)."""
+    from seqarena.arena.results import collect, records, to_csv
+    from seqarena.errors import did_you_mean
+    from seqarena.files import atomic_write_text, check_output_file, dumps
+
+    formats = ("table", "json", "csv")
+    if format not in formats:
+        raise SeqarenaError(f"--format {format!r} is not one of {', '.join(formats)}{did_you_mean(format, formats)}")
+    check_output_file(output)
+    if format == "table":
+        if output != "-":
+            raise SeqarenaError("--format table prints to the terminal; write a file with --format json or csv")
+        _print_results(arena_dir, store)
+        return
+    spec, points = collect(arena_dir, store)
+    if not points:
+        _print_results(arena_dir, store)  # the one-line error of an arena with nothing finished
+    board = records(spec, points)
+    text = dumps(board, indent=2) + "\n" if format == "json" else to_csv(board)
+    if output == "-":
+        sys.stdout.write(text)
+    else:
+        atomic_write_text(output, text)
+        log(f"wrote the leaderboard ({len(board['rows'])} rows) to {output}")
 
 
 @app.command()
@@ -120,12 +146,14 @@ def _print_results(arena_dir: Path, store: str | None) -> None:
         )
     task_cls = task_class(spec)
     extra = board_columns(spec)[len(task_cls.columns) :]
-    console = Console(width=200)
+    console = Console() if sys.stdout.isatty() else Console(width=260)
     for p in points:
         title = ", ".join(f"{k} = {v}" for k, v in p["point"].items()) or "leaderboard"
-        table = Table(*columns(task_cls, extra), title=title)
+        table = Table(title=title)
+        for header in columns(task_cls, extra):
+            table.add_column(header, overflow="fold")
         for row in table_rows(p["board"], task_cls, extra):
-            table.add_row(*row)
+            table.add_row(*[cell.replace(" (", "\n(").replace(" ± ", "\n± ") for cell in row])
         console.print(table)
         for line in summary(p["board"], task_cls) + flagged(p["entries"]):
             console.print(f"  {line}")

@@ -3,64 +3,57 @@ sections tasks ask for by name (SECTIONS: forecasts against the truth, a confusi
 
 from __future__ import annotations
 
-import io
 import math
-import re
 from typing import Any
 
-import matplotlib
+from matplotlib.patches import Patch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from seqarena.report.figure import TRUTH, finite, legend_outside, plt, spread, svg
 
-plt.rcParams.update({"svg.fonttype": "none", "font.size": 9, "axes.grid": True, "grid.alpha": 0.3})
-_COUNTER = [0]
+_finite = finite
 
 
-def _svg(fig: Any) -> str:
-    _COUNTER[0] += 1
-    plt.rcParams["svg.hashsalt"] = f"seqarena-{_COUNTER[0]}"  # distinct element ids for figures on one page
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight")
-    plt.close(fig)
-    text = buf.getvalue()
-    text = re.sub(r"\s*<metadata>.*?</metadata>", "", text, flags=re.DOTALL)  # RDF namespaces and a timestamp
-    return text[text.index("<svg") :]
-
-
-def _finite(v: Any) -> bool:
-    return isinstance(v, (int, float)) and math.isfinite(v)
+def _yerr(b: dict[str, Any], key: str) -> Any:
+    s = spread(b, key)
+    return None if s is None else [[s[0]], [s[1]]]
 
 
 def pareto(
-    board: list[dict[str, Any]], cost: str, cost_label: str, metric: str = "test_mse", higher: bool = False
+    board: list[dict[str, Any]],
+    cost: str,
+    cost_label: str,
+    metric: str,
+    higher: bool,
+    colours: dict[str, str],
+    metric_label: str | None = None,
 ) -> str | None:
+    """Quality against one cost, a point per model in its colour with its spread both ways, and the Pareto front."""
     pts = [b for b in board if _finite(b.get(cost)) and _finite(b.get(metric))]
     if not pts:
         return None
-    fig, ax = plt.subplots(figsize=(5.6, 3.6))
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
     for b in pts:
-        err = b.get(f"{metric}_ci")
-        ax.errorbar(b[cost], b[metric], yerr=err if _finite(err) else None, fmt="o", capsize=3)
-        ax.annotate(b["label"], (b[cost], b[metric]), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        ax.errorbar(b[cost], b[metric], yerr=_yerr(b, metric), xerr=_yerr(b, cost), fmt="o", capsize=3, ms=6,
+                    color=colours[b["label"]], label=b["label"])  # fmt: skip
     front, best, sign = [], math.inf, -1 if higher else 1
     for b in sorted(pts, key=lambda b: b[cost]):
         if sign * b[metric] < best:
             front.append(b)
             best = sign * b[metric]
-    ax.step([b[cost] for b in front], [b[metric] for b in front], where="post", color="grey", lw=1, ls="--")
-    if max(b[cost] for b in pts) > 20 * max(min(b[cost] for b in pts), 1e-9):
-        ax.set_xscale(
-            "symlog",
-            linthresh=max(min(b[cost] for b in pts if b[cost] > 0) if any(b[cost] > 0 for b in pts) else 1.0, 1e-3),
-        )
+    ax.step([b[cost] for b in front], [b[metric] for b in front], where="post", color="grey", lw=1, ls="--",
+            label="Pareto front")  # fmt: skip
+    positive = [b[cost] for b in pts if b[cost] > 0]
+    if positive and max(positive) > 20 * min(positive):
+        ax.set_xscale("symlog", linthresh=max(min(positive), 1e-3))
     ax.set_xlabel(cost_label)
-    ax.set_ylabel(metric.replace("_", " ") + (" (higher is better)" if higher else " (lower is better)"))
-    ax.set_title(f"quality vs {cost_label} (dashed: Pareto front)")
-    return _svg(fig)
+    name = metric_label or metric.replace("_", " ")
+    ax.set_ylabel(name + (" (higher is better)" if higher else " (lower is better)"))
+    ax.set_title(f"quality vs {cost_label}")
+    legend_outside(ax)
+    return svg(fig)
 
 
-def curves(entries: list[dict[str, Any]], loss_name: str = "loss") -> str | None:
+def curves(entries: list[dict[str, Any]], colours: dict[str, str], loss_name: str = "loss") -> str | None:
     by_label: dict[str, list[list[float]]] = {}
     for e in entries:
         result = e["row"].get("result")
@@ -68,23 +61,23 @@ def curves(entries: list[dict[str, Any]], loss_name: str = "loss") -> str | None
             by_label.setdefault(e["label"], []).append([c["val_loss"] for c in result["curve"]])
     if not by_label:
         return None
-    fig, ax = plt.subplots(figsize=(5.6, 3.6))
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
     for label, runs in by_label.items():
         length = max(len(r) for r in runs)
         mean = [sum(r[i] for r in runs if i < len(r)) / sum(1 for r in runs if i < len(r)) for i in range(length)]
         lo = [min(r[i] for r in runs if i < len(r)) for i in range(length)]
         hi = [max(r[i] for r in runs if i < len(r)) for i in range(length)]
         xs = list(range(1, length + 1))
-        (line,) = ax.plot(xs, mean, marker=".", label=label)
-        ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.15)
+        ax.plot(xs, mean, marker=".", label=label, color=colours[label])
+        ax.fill_between(xs, lo, hi, color=colours[label], alpha=0.15)
     ax.set_xlabel("epoch")
     ax.set_ylabel(f"validation loss ({loss_name})")
     ax.set_title("validation curves (mean; band: min-max over seeds)")
-    ax.legend(fontsize=7)
-    return _svg(fig)
+    legend_outside(ax)
+    return svg(fig)
 
 
-def predictions(board: list[dict[str, Any]], entries: list[dict[str, Any]]) -> str | None:
+def predictions(board: list[dict[str, Any]], entries: list[dict[str, Any]], colours: dict[str, str]) -> str | None:
     """Forecasting: one-step forecasts over the first test windows, and the first window's whole horizon."""
     firsts: dict[str, dict[str, Any]] = {}
     for e in sorted(entries, key=lambda e: e["seed"]):
@@ -95,30 +88,29 @@ def predictions(board: list[dict[str, Any]], entries: list[dict[str, Any]]) -> s
     if not firsts:
         return None
     any_pred = next(iter(firsts.values()))
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.4))
-    a1.plot(any_pred["step1_true"], color="black", lw=2, label="truth")
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.4))
+    a1.plot(any_pred["step1_true"], color=TRUTH, lw=2, label="truth")
     ctx = any_pred["window0_context"]
     a2.plot(range(len(ctx)), ctx, color="grey", lw=1, label="input window")
     horizon = range(len(ctx), len(ctx) + len(any_pred["window0_true"]))
-    a2.plot(horizon, any_pred["window0_true"], color="black", lw=2, label="truth")
+    a2.plot(horizon, any_pred["window0_true"], color=TRUTH, lw=2, label="truth")
     for label, pred in firsts.items():
-        a1.plot(pred["step1_pred"], lw=1, label=label)
-        a2.plot(horizon, pred["window0_pred"], lw=1, label=label)
+        a1.plot(pred["step1_pred"], lw=1, color=colours[label], label=label)
+        a2.plot(horizon, pred["window0_pred"], lw=1, color=colours[label], label=label)
     a1.set_title(f"one-step forecasts, first {len(any_pred['step1_true'])} test windows ({any_pred['channel']})")
     a2.set_title(f"first test window, whole horizon ({any_pred['channel']})")
-    for ax in (a1, a2):
-        ax.set_ylabel("scaled value")
+    a1.set_ylabel("standardised value (training mean 0, std 1)")
     a1.set_xlabel("test window")
     a2.set_xlabel("time step")
-    a2.legend(fontsize=7, ncol=2)
-    return _svg(fig)
+    legend_outside(a2)
+    return svg(fig)
 
 
-def cost_bars(board: list[dict[str, Any]]) -> str | None:
+def cost_bars(board: list[dict[str, Any]], colours: dict[str, str]) -> str | None:
     pts = [b for b in board if _finite(b.get("train_seconds"))]
     if not pts:
         return None
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.2), sharey=True)
+    fig, axes = plt.subplots(1, 3, figsize=(11, 0.9 + 0.28 * len(pts)), sharey=True)
     panels = (
         ("train_seconds", "training time (s)"),
         ("rss_over_idle_mb", "peak memory above idle (MB RSS)"),
@@ -126,14 +118,18 @@ def cost_bars(board: list[dict[str, Any]]) -> str | None:
     )
     for ax, (key, title) in zip(axes, panels, strict=True):
         vals = [b.get(key) if _finite(b.get(key)) else 0.0 for b in pts]
-        errs = [b.get(f"{key}_ci") if _finite(b.get(f"{key}_ci")) else 0.0 for b in pts]
-        ax.barh([b["label"] for b in pts], vals, xerr=errs, capsize=2)
+        spreads = [spread(b, key) or (0.0, 0.0) for b in pts]
+        err = [[s[0] for s in spreads], [s[1] for s in spreads]]
+        ax.barh([b["label"] for b in pts], vals, xerr=err, capsize=2, color=[colours[b["label"]] for b in pts])
         ax.set_title(title)
+        ax.set_xlim(left=0)
     axes[0].invert_yaxis()
-    return _svg(fig)
+    handles = [Patch(color=colours[b["label"]], label=b["label"]) for b in pts]
+    fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.99, 0.95), fontsize=7, frameon=False)
+    return svg(fig)
 
 
-def confusion(board: list[dict[str, Any]], entries: list[dict[str, Any]]) -> str | None:
+def confusion(board: list[dict[str, Any]], entries: list[dict[str, Any]], colours: dict[str, str]) -> str | None:
     """Classification: the test confusion matrix of the leader's first seed (rows: true class)."""
     ranked = [b["label"] for b in board if b.get("runs")]
     run = next(
@@ -145,8 +141,9 @@ def confusion(board: list[dict[str, Any]], entries: list[dict[str, Any]]) -> str
         return None
     matrix, classes = test["confusion"], test["classes"]
     k = len(classes)
-    fig, ax = plt.subplots(figsize=(1.2 + 0.45 * max(k, 4), 1.0 + 0.45 * max(k, 4)))
-    ax.imshow(matrix, cmap="Blues")
+    fig, ax = plt.subplots(figsize=(1.8 + 0.45 * max(k, 4), 1.0 + 0.45 * max(k, 4)))
+    image = ax.imshow(matrix, cmap="Blues")
+    fig.colorbar(image, ax=ax, label="test cases", shrink=0.8)
     ax.grid(False)
     ax.set_xticks(range(k), classes, rotation=90, fontsize=7)
     ax.set_yticks(range(k), classes, fontsize=7)
@@ -158,30 +155,41 @@ def confusion(board: list[dict[str, Any]], entries: list[dict[str, Any]]) -> str
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     ax.set_title(f"test confusion matrix: {ranked[0]}")
-    return _svg(fig)
+    return svg(fig, kind="heatmap")
 
 
-def sweep(points: list[dict[str, Any]], axis: str, metric: str, label: str) -> str | None:
+def sweep(points: list[dict[str, Any]], axis: str, metric: str, label: str, colours: dict[str, str]) -> str | None:
+    fig = sweep_figure(points, axis, metric, label, colours)
+    return None if fig is None else svg(fig)
+
+
+def sweep_figure(points: list[dict[str, Any]], axis: str, metric: str, label: str, colours: dict[str, str]) -> Any:
+    """A figure across the sweep. A numeric axis (a lookback, a learning rate) joins each model's points with a
+    line; categories (data sets, options) get side-by-side points and no line, as they are not a continuum."""
     values = [p["point"].get(axis) for p in points]
     if len(values) < 2:
         return None
-    numeric = all(isinstance(v, (int, float)) for v in values)
-    fig, ax = plt.subplots(figsize=(5.6, 3.6))
-    labels = sorted({b["label"] for p in points for b in p["board"] if _finite(b.get(metric))})
-    xs = values if numeric else list(range(len(values)))
-    for name in labels:
-        ys = [
-            next((b[metric] for b in p["board"] if b["label"] == name and _finite(b.get(metric))), math.nan)
-            for p in points
-        ]
-        ax.plot(xs, ys, marker="o", label=name)
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    labels = [n for n in colours if any(b["label"] == n and _finite(b.get(metric)) for p in points for b in p["board"])]
+    for i, name in enumerate(labels):
+        found = [next((b for b in p["board"] if b["label"] == name and _finite(b.get(metric))), None) for p in points]
+        ys = [b[metric] if b else math.nan for b in found]
+        errs = [spread(b, metric) if b else None for b in found]
+        yerr = [[e[0] if e else 0.0 for e in errs], [e[1] if e else 0.0 for e in errs]]
+        if numeric:
+            ax.errorbar(values, ys, yerr=yerr, marker="o", capsize=3, color=colours[name], label=name)
+        else:
+            offset = (i - (len(labels) - 1) / 2) * 0.6 / max(len(labels), 1)
+            xs = [j + offset for j in range(len(values))]
+            ax.errorbar(xs, ys, yerr=yerr, fmt="o", capsize=3, color=colours[name], label=name)
     if not numeric:
-        ax.set_xticks(xs, [str(v) for v in values])
+        ax.set_xticks(range(len(values)), [str(v) for v in values])
     ax.set_xlabel(axis)
     ax.set_ylabel(label)
     ax.set_title(f"{label} vs {axis}")
-    ax.legend(fontsize=7)
-    return _svg(fig)
+    legend_outside(ax)
+    return fig
 
 
 def attention_heatmap(item: dict[str, Any]) -> str:
@@ -189,14 +197,15 @@ def attention_heatmap(item: dict[str, Any]) -> str:
     weights = item["weights"].detach().cpu().numpy()  # (T, S)
     src, out = item["source"], item["output"][: len(weights)]
     fig, ax = plt.subplots(figsize=(1.5 + 0.45 * len(src), 1.2 + 0.4 * len(out)))
-    ax.imshow(weights[:, : len(src)], cmap="viridis", vmin=0.0, vmax=1.0)
+    image = ax.imshow(weights[:, : len(src)], cmap="viridis", vmin=0.0, vmax=1.0)
+    fig.colorbar(image, ax=ax, label="attention weight", shrink=0.8)
     ax.grid(False)
     ax.set_xticks(range(len(src)), src, rotation=60, ha="right")
     ax.set_yticks(range(len(out)), out)
     ax.set_xlabel("source")
     ax.set_ylabel("output")
     ax.set_title("attention over the source at each output step")
-    return _svg(fig)
+    return svg(fig, kind="heatmap")
 
 
 SECTIONS = {"predictions": predictions, "confusion": confusion}  # a task's report sections (tasks/base.py)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import platform
@@ -11,24 +10,60 @@ from typing import Any
 
 import jinja2
 
-from seqarena.arena.results import collect
+from seqarena.arena.results import collect, write_leaderboards
 from seqarena.arena.spec import board_columns, task_class
 from seqarena.arena.stats import significance
 from seqarena.files import atomic_write_text
 from seqarena.report import plots
+from seqarena.report.figure import palette
 
 
 def columns(task_cls: Any, extra: tuple[Any, ...] = ()) -> list[str]:
     return ["#", "model", "runs", *[c.header for c in (*task_cls.columns, *extra)], "size KB", "peak RSS MB"]
 
 
-def _fmt(value: Any, ci: Any = None, digits: int = 4) -> str:
+def _number(value: Any, digits: int) -> str:
+    return f"{value:,.{digits}f}" if digits else f"{value:,.0f}"
+
+
+def _fmt(value: Any, line: dict[str, Any] | None = None, key: str = "", digits: int = 4) -> str:
+    """A mean, with its spread when `line` is given: "m ± h" for a 95% interval, "m (lo-hi)" for a range (two
+    seeds) or an interval clipped at zero."""
     if not isinstance(value, (int, float)) or not math.isfinite(value):
         return "-"
-    text = f"{value:,.{digits}f}" if digits else f"{value:,.0f}"
-    if isinstance(ci, (int, float)) and math.isfinite(ci) and ci > 0:
-        text += f" ± {ci:,.{digits}f}" if digits else f" ± {ci:,.0f}"
-    return text
+    text = _number(value, digits)
+    if line is None:
+        return text
+    lo, hi, ci = line.get(f"{key}_lo"), line.get(f"{key}_hi"), line.get(f"{key}_ci")
+    if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in (lo, hi)) or hi <= lo:
+        return text
+    if line.get("interval") == "95% CI" and abs((value - lo) - ci) <= 1e-12 * max(abs(value), 1.0):
+        return f"{text} ± {_number(ci, digits)}"
+    return f"{text} ({_number(lo, digits)}–{_number(hi, digits)})"
+
+
+def spread_note(seeds: int) -> str:
+    """What the figures after a mean mean."""
+    if seeds < 2:
+        return "Each figure is one run (one seed), so no spread is shown; give the arena more seeds for intervals."
+    if seeds == 2:
+        return ("Each figure is the mean over 2 seeds; the brackets (a–b) give the lowest and highest of the two, "
+                "as a 95% interval from two values would be too wide to say anything.")  # fmt: skip
+    return (
+        f"Each figure is the mean over {seeds} seeds; ± gives the half-width of its 95% confidence interval "
+        f"(Student t), and brackets (0–b) an interval clipped at zero for a quantity that cannot be negative."
+    )
+
+
+def _budget_words(budget: dict[str, Any]) -> str:
+    words = {"params": "{:,} parameters", "epochs": "{} epochs", "seconds": "{} s of training"}
+    parts = []
+    for key, value in budget.items():
+        try:
+            parts.append(words[key].format(int(float(str(value).lower().replace("k", "e3").replace("m", "e6")))))
+        except (KeyError, ValueError):
+            parts.append(f"{key} {value}")
+    return ", ".join(parts) or "each model's defaults"
 
 
 def table_rows(board: list[dict[str, Any]], task_cls: Any, extra: tuple[Any, ...] = ()) -> list[list[str]]:
@@ -40,10 +75,7 @@ def table_rows(board: list[dict[str, Any]], task_cls: Any, extra: tuple[Any, ...
                 str(i),
                 b["label"],
                 runs,
-                *[
-                    _fmt(b.get(c.key), b.get(f"{c.key}_ci") if c.ci else None, c.digits)
-                    for c in (*task_cls.columns, *extra)
-                ],
+                *[_fmt(b.get(c.key), b if c.ci else None, c.key, c.digits) for c in (*task_cls.columns, *extra)],
                 _fmt((b.get("size_bytes") or 0) / 1024, digits=1),
                 f"{_fmt(b.get('peak_rss_mb'), digits=0)} (+{_fmt(b.get('rss_over_idle_mb'), digits=0)})",
             ]
@@ -122,21 +154,34 @@ def _point_name(point: dict[str, Any]) -> str:
     return ", ".join(f"{k} = {v}" for k, v in point.items()) or "results"
 
 
+def _settings(points: list[dict[str, Any]], spec: Any) -> dict[str, Any]:
+    """The task settings a finished run resolved to (lookback, horizon, ...), else the arena's task section."""
+    for p in points:
+        for e in p["entries"]:
+            settings = (e["row"].get("result") or {}).get("task_settings")
+            if settings:
+                return settings
+    return dict(spec.task)
+
+
 def write_report(arena_dir: Path, url: str | None = None) -> Path:
+    """report.html, report.md and the leaderboards as data (leaderboard.json, leaderboard.csv)."""
     spec, points = collect(arena_dir, url)
+    write_leaderboards(arena_dir, spec, points)
     task_cls = task_class(spec)
     key, name, higher = f"test_{task_cls.metric.key}", task_cls.metric.name, task_cls.metric.higher_is_better
     extra = board_columns(spec)[len(task_cls.columns) :]  # the deployable cost, when the arena exports
+    colours = palette([b["label"] for p in points for b in p["board"]])  # one colour per model, every figure
     rendered = []
     for p in points:
         board, entries = p["board"], p["entries"]
         figures = [
-            plots.pareto(board, "train_seconds", "training time (s)", key, higher),
-            plots.pareto(board, "latency_b1_ms", "latency at batch 1 (ms)", key, higher),
-            plots.pareto(board, "gen_ms_per_token", "generation, batch 1 (ms/token)", key, higher),
-            plots.curves(entries, task_cls.loss_name),
-            *[plots.SECTIONS[section](board, entries) for section in task_cls.sections],
-            plots.cost_bars(board),
+            plots.pareto(board, "train_seconds", "training time (s)", key, higher, colours, name),
+            plots.pareto(board, "latency_b1_ms", "latency at batch 1 (ms)", key, higher, colours, name),
+            plots.pareto(board, "gen_ms_per_token", "generation, batch 1 (ms/token)", key, higher, colours, name),
+            plots.curves(entries, colours, task_cls.loss_name),
+            *[plots.SECTIONS[section](board, entries, colours) for section in task_cls.sections],
+            plots.cost_bars(board, colours),
         ]
         failures = [
             f"{b['label']}: {b['failed']} run(s) failed: {b.get('error', '')}" for b in board if b.get("failed")
@@ -153,34 +198,43 @@ def write_report(arena_dir: Path, url: str | None = None) -> Path:
     sweeps = []
     for axis in spec.sweep:
         sweeps += [
-            plots.sweep(points, axis, key, name),
-            plots.sweep(points, axis, "train_seconds", "training time (s)"),
+            plots.sweep(points, axis, key, name, colours),
+            plots.sweep(points, axis, "train_seconds", "training time (s)", colours),
         ]
     sweeps = [s for s in sweeps if s]
     title = f"{task_cls.name} on {spec.task.get('data') or task_cls.Config().data}"
+    models = len({b["label"] for p in points for b in p["board"]})
     meta = (
-        f"{sum(len(p['entries']) for p in points)} runs; seeds {spec.seeds}; budget {json.dumps(spec.budget)}; "
-        f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}; each run's thread count is in "
-        f"its row of results.db"
+        f"{sum(len(p['entries']) for p in points)} runs of {models} models, seeds {', '.join(map(str, spec.seeds))}; "
+        f"budget: {_budget_words(spec.budget)} per run; {os.cpu_count()} cores, "
+        f"{platform.processor() or platform.machine()}; each run's thread count is in results.db."
     )
+    notes = [*task_cls.explain(_settings(points, spec)), spread_note(len(spec.seeds)),
+             f"Ranked on {name} ({'higher' if higher else 'lower'} is better); click a column to sort."]  # fmt: skip
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("seqarena.report", "templates"), autoescape=jinja2.select_autoescape(["html", "j2"])
     )
     cols = columns(task_cls, extra)
     html = env.get_template("report.html.j2").render(
-        title=title, meta=meta, points=rendered, columns=cols, sweeps=sweeps
+        title=title, meta=meta, notes=notes, points=rendered, columns=cols, sweeps=sweeps
     )
     atomic_write_text(arena_dir / "report.html", html)
-    atomic_write_text(arena_dir / "report.md", _markdown(title, meta, rendered, sweeps, arena_dir, cols))
+    atomic_write_text(arena_dir / "report.md", _markdown(title, meta, notes, rendered, sweeps, arena_dir, cols))
     return arena_dir / "report.html"
 
 
 def _markdown(
-    title: str, meta: str, points: list[dict[str, Any]], sweeps: list[str], arena_dir: Path, cols: list[str]
+    title: str,
+    meta: str,
+    notes: list[str],
+    points: list[dict[str, Any]],
+    sweeps: list[str],
+    arena_dir: Path,
+    cols: list[str],
 ) -> str:
     files = arena_dir / "report_files"
     files.mkdir(exist_ok=True)
-    out = [f"# seqarena report: {title}", "", meta, ""]
+    out = [f"# seqarena report: {title}", "", meta, "", *[f"- {n}" for n in notes], ""]
     for i, p in enumerate(points, start=1):
         out += [f"## {p['name']}", "", *[f"- {s}" for s in p["summary"]], ""]
         out += ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]

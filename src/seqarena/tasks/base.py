@@ -201,6 +201,12 @@ class Task:
         return out
 
     @classmethod
+    def explain(cls, settings: dict[str, Any]) -> list[str]:
+        """Plain sentences for the report: what the metrics are measured on (their scale, the split) and the task's
+        key settings, from a run's resolved task.* section."""
+        return []
+
+    @classmethod
     def model_defaults(cls, model_cls: type) -> dict[str, Any]:
         """Model options this task sets unless the user does (a language model's backbone is causal)."""
         return {}

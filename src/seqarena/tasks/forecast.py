@@ -51,10 +51,13 @@ class ForecastTask(Task):
     Config = ForecastConfig
     requires = Requires(kinds=("backbone", "forecaster"))
     metric = MSE
-    quality = (MSE, Metric("mae", "test MAE"))
+    quality = (MSE, Metric("mae", "test MAE"), Metric("mae_orig", "test MAE in data units"),
+               Metric("mase", "test MASE"))  # fmt: skip
     columns = (
         Column("test MSE", "test_mse", 4, True),
         Column("test MAE", "test_mae", 4, True),
+        Column("MAE (data units)", "test_mae_orig", 4, True),
+        Column("MASE", "test_mase", 3, True),
         *COST,
         *LATENCY,
         Column("stream ms/step", "stream_step_ms", 3),
@@ -102,6 +105,18 @@ class ForecastTask(Task):
         diffs = np.abs(np.diff(train_rows[:, self.out_idx], axis=0))  # in-sample one-step naive errors
         self.mase_scale = np.where(diffs.mean(0) > 1e-12, diffs.mean(0), 1.0) if len(diffs) else np.ones(1)
         self.mape_floor = torch.tensor(0.01 * np.abs(train_rows[:, self.out_idx]).mean(0), dtype=torch.float64)
+
+    @classmethod
+    def explain(cls, settings: dict[str, Any]) -> list[str]:
+        features = {"M": "every channel from every channel", "S": "the target from itself",
+                    "MS": "the target from every channel"}.get(settings.get("features"), "")  # fmt: skip
+        return [
+            f"Each model reads the last {settings.get('lookback')} steps and forecasts the next "
+            f"{settings.get('horizon')} ({features}); the split is chronological (train, then validation, then test).",
+            "MSE and MAE are on standardised values (each channel scaled by its training mean and standard "
+            "deviation), so they compare across channels; 'MAE (data units)' is in the data's own units, and MASE "
+            "divides the error by the in-sample one-step naive error (below 1: better than that naive forecast).",
+        ]
 
     def describe(self) -> dict[str, Any]:
         from seqarena.data.properties import irregularity, seasonality
