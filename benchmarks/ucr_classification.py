@@ -70,9 +70,16 @@ TRAIN = {
 def config(dataset: str, candidate: str, seed: int, refit: str = "val") -> dict:
     task, model = CANDIDATES[dataset][candidate]
     return {
-        "task": {"name": "classify", "data": dataset, **task, "val_fraction": 0.0 if refit == "all" else 0.2},
+        "task": {
+            "name": "classify",
+            "data": dataset,
+            "jitter": 0.0,
+            "scaling": 0.0,
+            **task,  # no auto options
+            "val_fraction": 0.0 if refit == "all" else 0.2,
+        },  # fmt: skip
         "model": dict(model),
-        "train": {**TRAIN[dataset], "seed": seed, "patience": None, "progress": False},
+        "train": {**TRAIN[dataset], "warmup_steps": 0, "seed": seed, "patience": None, "progress": False},
     }
 
 

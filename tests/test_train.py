@@ -96,9 +96,9 @@ def test_schedules() -> None:
     assert lr_factor(cfg, 20, 0, 110, 1.0, time_used=0.5) == pytest.approx(0.5)
     assert lr_factor(cfg, 60, 0, 110, 1.0, time_used=0.1) == pytest.approx(0.5)
     assert lr_factor(cfg, 20, 0, 110, 1.0, time_used=1.3) == pytest.approx(0.0, abs=1e-12)
-    step = TrainConfig(schedule="step", gamma=0.1, step_epochs=2)
+    step = TrainConfig(schedule="step", gamma=0.1, step_epochs=2, warmup_steps=0)
     assert [lr_factor(step, 0, e, 100, 1.0) for e in (0, 1, 2, 4)] == pytest.approx([1, 1, 0.1, 0.01])
-    assert lr_factor(TrainConfig(schedule="plateau"), 5, 3, 100, 0.25) == 0.25
+    assert lr_factor(TrainConfig(schedule="plateau", warmup_steps=0), 5, 3, 100, 0.25) == 0.25
 
 
 def test_layer_wise_learning_rates_and_decay_groups() -> None:

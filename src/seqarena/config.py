@@ -23,17 +23,19 @@ from seqarena.ranges import FRACTION, NON_NEGATIVE, OPEN_UNIT, POSITIVE, UNIT, R
 
 @dataclass(kw_only=True)
 class TrainConfig:
-    max_epochs: int = opt(10, at_least(1))
+    # "auto": chosen from the number of training examples (training/defaults.py; 10 epochs of batch 32 with
+    # patience 3 from 500 examples, more epochs of smaller batches below)
+    max_epochs: int | Literal["auto"] = opt("auto", at_least(1))
     max_steps: int | None = opt(None, at_least(1))  # stop after this many optimizer steps in total
     max_seconds: float | None = opt(None, POSITIVE)  # wall-clock training budget (stops mid-epoch; timing-dependent,
     # so not bitwise reproducible across machines)
-    batch_size: int = opt(32, at_least(1))
+    batch_size: int | Literal["auto"] = opt("auto", at_least(1))
     lr: float = opt(1e-3, POSITIVE)
     weight_decay: float = opt(0.0, NON_NEGATIVE)
     optimizer: Literal["adamw", "sgd"] = "adamw"
     momentum: float = opt(0.9, FRACTION)  # SGD only
     schedule: Literal["constant", "cosine", "step", "plateau"] = "cosine"
-    warmup_steps: int = opt(0, NON_NEGATIVE)
+    warmup_steps: int | Literal["auto"] = opt("auto", NON_NEGATIVE)
     min_lr_ratio: float = opt(0.0, UNIT)  # schedule=cosine decays to train.lr * min_lr_ratio
     beta2: float = opt(0.999, OPEN_UNIT)  # AdamW's second-moment decay (0.99 suits small data and short runs)
     step_epochs: int = opt(1, at_least(1))  # schedule=step: multiply the lr by gamma every step_epochs epochs
@@ -41,7 +43,8 @@ class TrainConfig:
     clip_norm: float | None = opt(1.0, POSITIVE)  # clip gradients by global norm; None: off
     lr_mult: dict[str, float] = field(default_factory=dict, metadata={"range": POSITIVE})  # layer-wise lr:
     # parameter-name prefix -> multiplier
-    patience: int | None = opt(3, at_least(1))  # early stopping on validation loss (best weights restored); None: off
+    patience: int | Literal["auto"] | None = opt("auto", at_least(1))
+    # early stopping on validation loss (best weights restored); None: off
     seed: int = opt(0, NON_NEGATIVE)
     threads: int | None = opt(None, at_least(1))  # torch intra-op threads; None: torch's default (the cores)
     deterministic: bool = False  # pin what can be pinned: one thread unless train.threads says otherwise, and
@@ -50,6 +53,8 @@ class TrainConfig:
     grad_checkpointing: bool = False
     device: Literal["auto", "cpu", "cuda"] = "auto"
     progress: bool = True  # a progress bar when stdout is a terminal
+    loggers: list[Literal["tensorboard", "mlflow"]] = field(default_factory=list)  # experiment tracking beside
+    # metrics.jsonl (seqarena[track]): TensorBoard event files in the run, MLflow at MLFLOW_TRACKING_URI
 
 
 @dataclass(kw_only=True)

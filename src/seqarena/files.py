@@ -66,6 +66,12 @@ def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
+def readable(path: str | Path) -> None:
+    """Give a file a library wrote itself (safetensors writes 0600) the mode a plain open would: 0644 under the
+    usual umask."""
+    os.chmod(path, 0o666 & ~_umask())
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

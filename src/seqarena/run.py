@@ -22,16 +22,18 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_model, save_model
 from torch import nn
 
-from seqarena import quality
+from seqarena import logs, quality
 from seqarena.config import RunConfig, build, dump_yaml, load_yaml, parse, to_dict
 from seqarena.errors import SeqarenaError
-from seqarena.files import check_writable, read_json, write_json
+from seqarena.files import check_writable, read_json, readable, write_json
 from seqarena.lock import RunLock
 from seqarena.models.base import count_params
 from seqarena.registry import get_model, get_task
 from seqarena.sizing import has_width
 from seqarena.splits import check_split
 from seqarena.training import checkpoint
+from seqarena.training.defaults import adapt
+from seqarena.training.loggers import tracking
 from seqarena.training.loop import fit, short_training_note
 from seqarena.training.optim import check_options
 from seqarena.training.precision import resolve_device, resolve_precision
@@ -104,6 +106,7 @@ CHANGEABLE = (
     "train.max_steps",
     "train.max_seconds",
     "train.patience",
+    "train.loggers",
 )
 
 
@@ -145,7 +148,7 @@ def train(
     overrides: list[str] | None = None,
     resume: bool = False,
     allow_change: list[str] | None = None,
-    log: Callable[[str], None] = print,
+    log: Callable[[str], None] = logs.info,
 ) -> RunResult:
     """Train one model on one task; validate everything first, then write the run directory. A resumed run must
     have the same settings, except those named in `allow_change` (e.g. a lower "train.lr" after a divergence),
@@ -162,8 +165,9 @@ def train(
     task_cls = get_task(given.task.name)
     task_cls.check_model(get_model(given.model.name), given.model)  # before any data is read
     task = task_cls(given)  # loads and checks the data; task.cfg is the resolved config
+    task.cfg, chosen = adapt(task.cfg, task.n_train(), task.validates)  # "auto" train options: by the data size
     cfg = task.cfg
-    for note in task.notes:
+    for note in [*task.notes, *([chosen] if chosen else [])]:
         log(note)
     torch.manual_seed(cfg.train.seed)
     model = task.build_model(cfg).to(device)
@@ -190,17 +194,22 @@ def train(
             if note:
                 log(note)
             state: dict[str, Any] = {"history": []}
-            if count_params(model) > 0:  # parameter-free baselines have nothing to train
-                state = fit(task, model, cfg.train, out, device, precision[0], cfg.eval.batch_size, log)
-            save_model(model, str(out / "model.safetensors"))
-            task.save_artifacts(out)
-            splits = ("val", "test") if task.validates else ("test",)
-            results = {s: task.evaluate(model, s, cfg.eval.batch_size, device) for s in splits}
-            timing = {k: state.get(k) for k in ("train_seconds", "time_to_best", "best_epoch", "step")}
-            invalid, flags = quality.non_finite(results), quality.warnings(task_cls, results)
-            status = "invalid: not finite: " + ", ".join(invalid) if invalid else "ok"
-            summary = {**results, "training": timing, "params": info["params"], "status": status, "warnings": flags}
-            write_json(out / "results.json", summary)  # non-finite values are written as null
+            with tracking(cfg.train.loggers, to_dict(cfg), out) as trackers:
+                if count_params(model) > 0:  # parameter-free baselines have nothing to train
+                    state = fit(task, model, cfg.train, out, device, precision[0], cfg.eval.batch_size, log,
+                                trackers.epoch)  # fmt: skip
+                save_model(model, str(out / "model.safetensors"))
+                readable(out / "model.safetensors")
+                task.save_artifacts(out)
+                splits = ("val", "test") if task.validates else ("test",)
+                results = {s: task.evaluate(model, s, cfg.eval.batch_size, device) for s in splits}
+                timing = {k: state.get(k) for k in ("train_seconds", "time_to_best", "best_epoch", "step")}
+                invalid, flags = quality.non_finite(results), quality.warnings(task_cls, results)
+                status = "invalid: not finite: " + ", ".join(invalid) if invalid else "ok"
+                summary = {**results, "training": timing, "params": info["params"], "status": status,
+                           "warnings": flags}  # fmt: skip
+                write_json(out / "results.json", summary)  # non-finite values are written as null
+                trackers.final(results)
         except BaseException:
             if created and not (out / "checkpoint" / "latest.json").exists():
                 shutil.rmtree(out, ignore_errors=True)  # nothing worth resuming: leave no half-written run behind

@@ -136,7 +136,8 @@ class LMTask(Task):
         if batching == "stream":
             refuse_unless_default(tc, "task.eval_stride", "a streaming model carries its state through the whole split")
         tc = replace(tc, tokenizer=self.kind, batching=batching, head=head, cutoffs=cutoffs)
-        return solve_width(replace(cfg, task=tc), self.build_model)
+        train = replace(cfg.train, batch_size=32) if cfg.train.batch_size == "auto" else cfg.train  # n_train needs it
+        return solve_width(replace(cfg, task=tc, train=train), self.build_model)
 
     def build_model(self, cfg: RunConfig) -> LMModel:
         return make_model(cfg, self.rank)

@@ -16,6 +16,7 @@ from seqarena.config import build, to_dict
 from seqarena.errors import ConfigError
 from seqarena.registry import get_model, get_task, model_names
 from seqarena.tasks.base import Column, Metric, Requires
+from seqarena.training.defaults import adapt
 
 TRAIN = {"max_epochs": 2, "batch_size": 16, "lr": 3e-3, "patience": None, "progress": False}
 
@@ -103,6 +104,7 @@ def check_learning(cls: type, raw: dict[str, Any]) -> None:
     """Batches are seeded (the same generator seed gives the same batch); the loss is a finite scalar that a few
     optimizer steps on one batch lower."""
     task = cls(build(json.loads(json.dumps(raw))))
+    task.cfg, _ = adapt(task.cfg, task.n_train(), task.validates)
     cfg = task.cfg
     first = next(iter(task.train_batches(cfg.train.batch_size, torch.Generator().manual_seed(0))))
     again = next(iter(task.train_batches(cfg.train.batch_size, torch.Generator().manual_seed(0))))

@@ -16,7 +16,7 @@ from safetensors.torch import load_file, load_model, save_file, save_model
 from torch import nn
 
 from seqarena.errors import SeqarenaError
-from seqarena.files import read_json, write_json
+from seqarena.files import read_json, readable, write_json
 
 
 def optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -55,6 +55,8 @@ def save_checkpoint(
     tensors, meta = optimizer_tensors(optimizer)
     save_file(tensors, str(folder / "optimizer.safetensors"))
     save_file({k: v.contiguous() for k, v in best.items()}, str(folder / "best.safetensors"))
+    for weights in ("model", "optimizer", "best"):
+        readable(folder / f"{weights}.safetensors")
     write_json(folder / "state.json", {**train_state, "optimizer": meta})
     write_json(root / "latest.json", {"folder": name})
     for old in root.glob("epoch-*"):

@@ -60,8 +60,8 @@ class TensorBoardLogger:
 
     def epoch(self, record: dict[str, Any]) -> None:
         for key, value in _scalars(record).items():
-            self.writer.add_scalar(key.replace("_", "/", 1) if key.startswith(("train_", "val_", "test_")) else key, value,
-                                   record["step"])  # fmt: skip
+            tag = key.replace("_", "/", 1) if key.startswith(("train_", "val_", "test_")) else key  # train/loss
+            self.writer.add_scalar(tag, value, record["step"])
         self.writer.flush()
 
     def close(self, ok: bool) -> None:
