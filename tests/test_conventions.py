@@ -133,3 +133,19 @@ def test_large_data_keeps_the_settings_of_its_published_tables(raw: dict, data_d
     resolved, _ = adapt(task.cfg, task.n_train(), task.validates)
     train = resolved.train
     assert (train.batch_size, train.max_epochs, train.warmup_steps, train.patience) == (32, 10, 0, 3)
+
+
+def test_small_classification_sets_get_max_pooling_and_light_augmentation() -> None:
+    from seqarena.config import build
+    from seqarena.registry import get_task
+
+    def resolved(data: str, **task: object) -> object:
+        cfg = build({"task": {"name": "classify", "data": data, **task}, "model": {"name": "gru"}})
+        return get_task("classify")(cfg).cfg.task
+
+    small = resolved("GunPoint")
+    assert (small.pooling, small.jitter, small.scaling) == ("max", 0.2, 0.1)
+    given = resolved("GunPoint", pooling="last", jitter=0.0)
+    assert (given.pooling, given.jitter, given.scaling) == ("last", 0.0, 0.1)
+    large = resolved("smnist-rows")  # 8,000 training images
+    assert (large.pooling, large.jitter, large.scaling) == ("mean", 0.0, 0.0)

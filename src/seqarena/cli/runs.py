@@ -193,7 +193,9 @@ def translate(
     run_dir: Annotated[Path, typer.Argument(help="a finished seq2seq run")],
     text: Annotated[str | None, typer.Argument(help="a sentence (default: one sentence per line on stdin)")] = None,
     beam: Annotated[int | None, typer.Option(help="beam width (1 = greedy; default: the run's task.beam)")] = None,
-    plot: Annotated[Path | None, typer.Option(help="write the first sentence's attention heatmap (SVG)")] = None,
+    plot: Annotated[
+        Path | None, typer.Option(help="write the first sentence's attention heatmap (SVG; - for stdout)")
+    ] = None,
 ) -> None:
     """Translate a sentence (or stdin, line by line) with a trained sequence-to-sequence model."""
     from seqarena.files import check_output_file
@@ -203,13 +205,18 @@ def translate(
         check_output_file(plot, "--plot")
     texts = [text] if text is not None else [line.strip() for line in sys.stdin if line.strip()]
     result = run_translate(run_dir, texts, beam=beam, attention=plot is not None)
+    to_stdout = plot is not None and str(plot) == "-"  # the SVG on stdout; the translations go to stderr then
     if plot is not None:
         from seqarena.files import atomic_write_text
         from seqarena.report.plots import attention_heatmap
 
-        atomic_write_text(plot, attention_heatmap(result["attention"]))
+        svg = attention_heatmap(result["attention"])
+        if to_stdout:
+            sys.stdout.write(svg)
+        else:
+            atomic_write_text(plot, svg)
     for line in result["outputs"]:
-        print(line)
+        print(line, file=sys.stderr if to_stdout else sys.stdout)
     log(
         f"{len(texts)} sentence(s) in {result['seconds']:.3f} s ({result['sentences_per_s']:.1f}/s, "
         f"{result['threads']} threads, {result['decoding']})" + (f"; attention plot: {plot}" if plot else "")

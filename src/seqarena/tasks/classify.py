@@ -28,7 +28,7 @@ from seqarena.tasks.classify_metrics import classification_metrics
 from seqarena.tasks.classify_model import ClassifyModel, collate
 
 DEFAULT_SHARES = [0.8, 0.1, 0.1]
-SMALL = 500  # training cases: below, the defaults regularise (max pooling, jitter and scaling of 0.1)
+SMALL = 500  # training cases: below, the defaults regularise (max pooling, jitter 0.2 and scaling 0.1)
 
 
 @dataclass(kw_only=True)
@@ -42,7 +42,7 @@ class ClassifyConfig:
     patch: int = opt(1, at_least(1))
     # feed groups of this many steps as one input vector (PatchTST-style); shortens long sequences
     derivative: bool = False  # add each channel's first differences as channels (shape changes stand out)
-    jitter: float | Literal["auto"] = opt("auto", NON_NEGATIVE)  # auto (jitter and scaling): 0.1 for numeric
+    jitter: float | Literal["auto"] = opt("auto", NON_NEGATIVE)  # auto: 0.2 (and scaling 0.1) for numeric
     # sequences with a small training set (under SMALL cases), else 0
     # training augmentation: add Gaussian noise of this std (in standardised units) to each step
     scaling: float | Literal["auto"] = opt("auto", NON_NEGATIVE)
@@ -172,10 +172,10 @@ class ClassifyTask(Task):
         """The task's "auto" options for this training set: on a small one (a UCR archive's 50 cases) max pooling
         and light jitter and scaling generalise better (measured in docs/results/classification.md)."""
         small = len(self.idx["train"]) < SMALL
-        amount = 0.1 if small and not self.tokens else 0.0
+        augment = small and not self.tokens
         return replace(tc, pooling=("max" if small else "mean") if tc.pooling == "auto" else tc.pooling,
-                       jitter=amount if tc.jitter == "auto" else tc.jitter,
-                       scaling=amount if tc.scaling == "auto" else tc.scaling)  # fmt: skip
+                       jitter=(0.2 if augment else 0.0) if tc.jitter == "auto" else tc.jitter,
+                       scaling=(0.1 if augment else 0.0) if tc.scaling == "auto" else tc.scaling)  # fmt: skip
 
     def _prepare(self, seq: np.ndarray) -> torch.Tensor:
         if self.tokens:
