@@ -191,7 +191,11 @@ CASES = [
     ("train", ["--task", "classify", "--set", "task.split=[0.5,0.5]"], "task.split"),
     ("train", ["--task", "classify", "--set", "task.folds=3", "--set", "task.fold=5"], "fold < folds"),
     ("train", ["--task", "classify", "--set", "task.val_fraction=1"], "task.val_fraction"),
-    ("train", ["--task", "classify", "--set", "task.val_fraction=0"], "train.patience=null"),
+    (
+        "train",
+        ["--task", "classify", "--set", "task.val_fraction=0", "--set", "train.patience=3"],
+        "train.patience=null",
+    ),
     # sentence pairs
     ("train", ["--task", "seq2seq", "--data", "{onecol}"], "onecol.tsv"),
     ("train", ["--task", "seq2seq", "--data", "{emptypairs}"], "emptypairs.tsv"),

@@ -17,7 +17,7 @@ import pytest
 from seqarena.arena import spec as arena_spec
 from seqarena.arena.stats import interval, significance, t_quantile
 from seqarena.comparison import compare
-from seqarena.report.check import problems
+from seqarena.report.check import figures, problems
 
 TASK = {"data": "synthetic", "lookback": 24, "horizon": 6}
 
@@ -25,8 +25,8 @@ TASK = {"data": "synthetic", "lookback": 24, "horizon": 6}
 @pytest.fixture(scope="module")
 def arena(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("report") / "arena"
-    spec = {"task": TASK, "models": "rnn", "budget": {"params": "2k", "epochs": 1}, "seeds": 2, "workers": 1,
-            "sweep": {"task.data": ["synthetic", "co2"]}}  # fmt: skip
+    spec = {"task": TASK, "models": "rnn,gru", "budget": {"params": "4k", "epochs": 1}, "seeds": 2, "workers": 2,
+            "baselines": False, "sweep": {"task.data": ["synthetic", "co2"]}}  # fmt: skip
     compare(arena_spec.parse(spec), out, log=lambda _: None)
     return out
 
@@ -65,9 +65,9 @@ def test_report_explains_its_numbers_and_keeps_colours(arena: Path) -> None:
     page = (arena / "report.html").read_text(encoding="utf-8")
     assert "reads the last 24 steps and forecasts the next 6" in page and "standardised values" in page
     assert "mean over 2 seeds" in page and "lowest and highest" in page
-    assert "MAE (data units)" in page and "MASE" in page and "budget: 2,000 parameters, 1 epochs" in page
+    assert "MAE (data units)" in page and "MASE" in page and "budget: 4,000 parameters, 1 epochs" in page
     assert '{"' not in page.split("<body>")[1].split("<svg")[0]  # no raw JSON in the header
-    assert problems(page, ["rnn", "linear", "last_value", "seasonal_naive"]) == []
+    assert problems(page, ["rnn", "gru"]) == [] and len(figures(page)) >= 8
     assert "test MSE vs task.data" in page
 
 

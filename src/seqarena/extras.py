@@ -10,7 +10,6 @@ from seqarena.errors import SeqarenaError
 
 EXTRAS = {
     "deploy": "export, quantize, stream and serve (ONNX, ONNX Runtime, FastAPI)",
-    "seq2seq": "BLEU and chrF for sequence-to-sequence (sacrebleu)",
     "ucr": "the UCR/UEA classification archives (aeon)",
     "parquet": "Parquet tables (pyarrow)",
     "ray": "the Ray executor",

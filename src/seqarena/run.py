@@ -32,7 +32,7 @@ from seqarena.registry import get_model, get_task
 from seqarena.sizing import has_width
 from seqarena.splits import check_split
 from seqarena.training import checkpoint
-from seqarena.training.defaults import adapt
+from seqarena.training.defaults import adapt, keep_resolved
 from seqarena.training.loggers import tracking
 from seqarena.training.loop import fit, short_training_note
 from seqarena.training.optim import check_options
@@ -164,10 +164,12 @@ def train(
     check_options(given.train)
     task_cls = get_task(given.task.name)
     task_cls.check_model(get_model(given.model.name), given.model)  # before any data is read
+    if resume and (out / "config.yaml").is_file():  # a resumed run keeps the values its "auto" options took
+        given = replace(given, train=keep_resolved(given.train, build(load_yaml(out / "config.yaml")).train))
     task = task_cls(given)  # loads and checks the data; task.cfg is the resolved config
     task.cfg, chosen = adapt(task.cfg, task.n_train(), task.validates)  # "auto" train options: by the data size
     cfg = task.cfg
-    for note in [*task.notes, *([chosen] if chosen else [])]:
+    for note in task.notes:
         log(note)
     torch.manual_seed(cfg.train.seed)
     model = task.build_model(cfg).to(device)
@@ -186,6 +188,8 @@ def train(
                 "changes": changes or [],  # settings changed on --resume with --allow-change
             }
             write_json(out / "run.json", info)
+            if chosen:
+                log(chosen)
             log(
                 f"{cfg.model.name} on {cfg.task.data}: {info['params']:,} parameters, {task.n_train():,} training "
                 f"examples, {env['threads']} threads, {precision[0]} ({precision[1]})"

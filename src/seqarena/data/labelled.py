@@ -134,7 +134,7 @@ def load_labelled(spec: str, label: str | None = None, id_column: str | None = N
     if found is not None:
         return _ts_pair(found[0])
     known = ", ".join(["names", *IMAGE_SETS])
-    hint = " (UCR/UEA sets ship with aeon: pip install aeon)" if ucr.aeon_data_dir() is None else ""
+    hint = " (UCR/UEA sets ship with aeon: pip install 'seqarena[ucr]')" if ucr.aeon_data_dir() is None else ""
     raise DataError(
         f"unknown classification dataset '{spec}': give a UCR/UEA name (see `seqarena datasets`), "
         f"one of {known}, a CSV/Parquet file or a folder of <class>.txt files{hint}"

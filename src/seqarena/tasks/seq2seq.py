@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from seqarena import extras
 from seqarena.config import RunConfig
 from seqarena.data.pairs import load_pairs, normalise
 from seqarena.errors import ConfigError, SeqarenaError
@@ -29,6 +30,8 @@ from seqarena.sizing import solve_width
 from seqarena.splits import SPLITS
 from seqarena.tasks.base import COST, Column, Metric, Requires, Task, refuse_unless_default
 from seqarena.tasks.decode import beam_search, greedy
+
+BLEU = "BLEU and chrF for sequence-to-sequence"
 
 
 @dataclass(kw_only=True)
@@ -98,6 +101,7 @@ class Seq2SeqTask(Task):
     baseline = ("bleu", "copy_bleu")
 
     def __init__(self, cfg: RunConfig, run_dir: Path | None = None) -> None:
+        extras.need("sacrebleu", "seq2seq", BLEU)  # before any training: its metrics need it
         self.notes = []
         tc = cfg.task
         pairs = load_pairs(tc.data, tc.data_args, tc.source, tc.target)
@@ -198,8 +202,7 @@ class Seq2SeqTask(Task):
         return out
 
     def evaluate(self, model: nn.Module, split: str, batch_size: int, device: torch.device) -> dict[str, Any]:
-        import sacrebleu
-
+        sacrebleu = extras.need("sacrebleu", "seq2seq", BLEU)
         was_training = model.training
         model.eval()
         src, tgt = self.ids[split]

@@ -19,7 +19,7 @@ import math
 from dataclasses import replace
 from typing import Any
 
-from seqarena.config import RunConfig
+from seqarena.config import RunConfig, TrainConfig
 
 AUTO = "auto"
 LARGE, MEDIUM = 500, 100
@@ -56,3 +56,9 @@ def adapt(cfg: RunConfig, n_train: int, validates: bool = True) -> tuple[RunConf
     words = ", ".join(f"{k}={'null' if v is None else v}" for k, v in chosen.items())
     note = f"defaults for {n_train:,} training examples: {words} (set any train.* option to override)"
     return replace(cfg, train=replace(tc, **chosen)), note
+
+
+def keep_resolved(given: TrainConfig, saved: TrainConfig) -> TrainConfig:
+    """`given` with each option still "auto" set to the value a run's saved config resolved it to, so a resumed
+    run keeps its batch, warm-up and patience even when an allowed change (more epochs) would resolve them anew."""
+    return replace(given, **{k: getattr(saved, k) for k in KEYS if getattr(given, k) == AUTO})
