@@ -268,4 +268,4 @@ def test_language_models_in_the_arena(corpus: Path, tmp_path: Path) -> None:
         assert abs(line["params"] - 20_000) <= 1_000  # size-matched like every arena entrant
     assert [b["test_ppl"] for b in board] == sorted(b["test_ppl"] for b in board)
     html = report.read_text()
-    assert "test perplexity" in html and "gen tokens/s" in html
+    assert "test perplexity" in html and "gen tokens/s" in html and "Perplexity is exp(mean cross-entropy" in html

@@ -204,4 +204,4 @@ def test_seq2seq_in_the_arena(tmp_path: Path) -> None:
     assert {b["label"] for b in board} == {"gru", "transformer"}
     assert board[0]["test_bleu"] >= board[1]["test_bleu"] and board[0]["latency_b1_ms"] > 0
     html = report.read_text(encoding="utf-8")
-    assert "test BLEU" in html and "copying the source sentence" in html
+    assert "test BLEU" in html and "copying the source sentence" in html and "with greedy decoding" in html

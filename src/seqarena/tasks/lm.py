@@ -118,6 +118,11 @@ class LMTask(Task):
         self.windows = self._count_windows(len(self.ids["train"]))
 
     @classmethod
+    def explain(cls, settings: dict[str, Any]) -> list[str]:
+        return [f"Perplexity is exp(mean cross-entropy per {settings.get('tokenizer')} token) on the test text; bpc is "
+                f"bits per character. Models read {settings.get('block_size')} tokens at a time."]  # fmt: skip
+
+    @classmethod
     def model_defaults(cls, model_cls: type) -> dict[str, Any]:
         """A language model must not see the next token: backbones with a `causal` option default to it."""
         return {"causal": True} if "causal" in {f.name for f in fields(model_cls.Config)} else {}

@@ -100,6 +100,13 @@ class Seq2SeqTask(Task):
     adopts = ("attention",)  # the decoder's attention belongs to the task
     baseline = ("bleu", "copy_bleu")
 
+    @classmethod
+    def explain(cls, settings: dict[str, Any]) -> list[str]:
+        beam = settings.get("beam") or 1
+        decoding = "greedy decoding" if beam == 1 else f"beam search of width {beam}"
+        return [f"BLEU and chrF (sacrebleu) score the test translations, made with {decoding}, against the "
+                f"references; copying the source is the baseline. Tokens: {settings.get('tokenizer')}."]  # fmt: skip
+
     def __init__(self, cfg: RunConfig, run_dir: Path | None = None) -> None:
         extras.need("sacrebleu", "seq2seq", BLEU)  # before any training: its metrics need it
         self.notes = []
