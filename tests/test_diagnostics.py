@@ -172,4 +172,5 @@ def test_the_arena_scores_every_run_at_its_lengths(tmp_path: Path) -> None:
     _, points = collect(tmp_path / "arena")
     board = points[0]["board"]
     assert all(0 <= line["test_accuracy@32"] <= 1 for line in board)
-    assert "accuracy @32" in (tmp_path / "arena" / "report.md").read_text()
+    md = (tmp_path / "arena" / "report.md").read_text()
+    assert "accuracy @32" in md and "generated induction sequence of length 16" in md

@@ -107,6 +107,11 @@ class _Diagnostic(Task):
     length_key = "length"
     vocab: ClassVar[int | None] = None  # None: two real-valued channels (adding)
 
+    @classmethod
+    def explain(cls, settings: dict[str, Any]) -> list[str]:
+        return [f"Every case is a generated {cls.name} sequence of length {settings.get('length')} (seeded by "
+                f"task.data_seed, the same for every model); only the answer positions are scored."]  # fmt: skip
+
     def __init__(self, cfg: Any, run_dir: Path | None = None) -> None:
         self.cfg = self.resolve(cfg)
         tc = self.cfg.task
