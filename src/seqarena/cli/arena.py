@@ -94,7 +94,7 @@ def results(
 ) -> None:
     """The arena's leaderboard: a table in the terminal, or the same rows as JSON or CSV (one row per entrant and
     sweep point, with each figure's spread)."""
-    from seqarena.arena.results import collect, records, to_csv
+    from seqarena.arena.results import records, to_csv
     from seqarena.errors import did_you_mean
     from seqarena.files import atomic_write_text, check_output_file, dumps
 
@@ -107,9 +107,7 @@ def results(
             raise SeqarenaError("--format table prints to the terminal; write a file with --format json or csv")
         _print_results(arena_dir, store)
         return
-    spec, points = collect(arena_dir, store)
-    if not points:
-        _print_results(arena_dir, store)  # the one-line error of an arena with nothing finished
+    spec, points = _finished(arena_dir, store)
     board = records(spec, points)
     text = dumps(board, indent=2) + "\n" if format == "json" else to_csv(board)
     if output == "-":
@@ -130,13 +128,9 @@ def report(
     print(write_report(arena_dir, store))
 
 
-def _print_results(arena_dir: Path, store: str | None) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
+def _finished(arena_dir: Path, store: str | None) -> tuple:
+    """The arena's spec and sweep points, or a one-line error when no run of its plans has finished."""
     from seqarena.arena.results import collect
-    from seqarena.arena.spec import board_columns, task_class
-    from seqarena.report.render import columns, flagged, summary, table_rows
 
     spec, points = collect(arena_dir, store)
     if not points:
@@ -144,6 +138,17 @@ def _print_results(arena_dir: Path, store: str | None) -> None:
             f"{arena_dir} has no finished run of its plans yet (a store written by another seqarena version keys "
             f"its runs differently); run `seqarena compare` on it"
         )
+    return spec, points
+
+
+def _print_results(arena_dir: Path, store: str | None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from seqarena.arena.spec import board_columns, task_class
+    from seqarena.report.render import columns, flagged, summary, table_rows
+
+    spec, points = _finished(arena_dir, store)
     task_cls = task_class(spec)
     extra = board_columns(spec)[len(task_cls.columns) :]
     console = Console() if sys.stdout.isatty() else Console(width=260)

@@ -10,8 +10,6 @@ from matplotlib.patches import Patch
 
 from seqarena.report.figure import TRUTH, finite, legend_outside, plt, spread, svg
 
-_finite = finite
-
 
 def _yerr(b: dict[str, Any], key: str) -> Any:
     s = spread(b, key)
@@ -28,7 +26,7 @@ def pareto(
     metric_label: str | None = None,
 ) -> str | None:
     """Quality against one cost, a point per model in its colour with its spread both ways, and the Pareto front."""
-    pts = [b for b in board if _finite(b.get(cost)) and _finite(b.get(metric))]
+    pts = [b for b in board if finite(b.get(cost)) and finite(b.get(metric))]
     if not pts:
         return None
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
@@ -57,7 +55,7 @@ def curves(entries: list[dict[str, Any]], colours: dict[str, str], loss_name: st
     by_label: dict[str, list[list[float]]] = {}
     for e in entries:
         result = e["row"].get("result")
-        if e["row"]["status"] == "ok" and result and result["curve"] and _finite(result["curve"][0].get("val_loss")):
+        if e["row"]["status"] == "ok" and result and result["curve"] and finite(result["curve"][0].get("val_loss")):
             by_label.setdefault(e["label"], []).append([c["val_loss"] for c in result["curve"]])
     if not by_label:
         return None
@@ -107,7 +105,7 @@ def predictions(board: list[dict[str, Any]], entries: list[dict[str, Any]], colo
 
 
 def cost_bars(board: list[dict[str, Any]], colours: dict[str, str]) -> str | None:
-    pts = [b for b in board if _finite(b.get("train_seconds"))]
+    pts = [b for b in board if finite(b.get("train_seconds"))]
     if not pts:
         return None
     fig, axes = plt.subplots(1, 3, figsize=(11, 0.9 + 0.28 * len(pts)), sharey=True)
@@ -117,7 +115,7 @@ def cost_bars(board: list[dict[str, Any]], colours: dict[str, str]) -> str | Non
         ("latency_b1_ms", "latency, batch 1 (ms)"),
     )
     for ax, (key, title) in zip(axes, panels, strict=True):
-        vals = [b.get(key) if _finite(b.get(key)) else 0.0 for b in pts]
+        vals = [b.get(key) if finite(b.get(key)) else 0.0 for b in pts]
         spreads = [spread(b, key) or (0.0, 0.0) for b in pts]
         err = [[s[0] for s in spreads], [s[1] for s in spreads]]
         ax.barh([b["label"] for b in pts], vals, xerr=err, capsize=2, color=[colours[b["label"]] for b in pts])
@@ -171,9 +169,9 @@ def sweep_figure(points: list[dict[str, Any]], axis: str, metric: str, label: st
         return None
     numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
-    labels = [n for n in colours if any(b["label"] == n and _finite(b.get(metric)) for p in points for b in p["board"])]
+    labels = [n for n in colours if any(b["label"] == n and finite(b.get(metric)) for p in points for b in p["board"])]
     for i, name in enumerate(labels):
-        found = [next((b for b in p["board"] if b["label"] == name and _finite(b.get(metric))), None) for p in points]
+        found = [next((b for b in p["board"] if b["label"] == name and finite(b.get(metric))), None) for p in points]
         ys = [b[metric] if b else math.nan for b in found]
         errs = [spread(b, metric) if b else None for b in found]
         yerr = [[e[0] if e else 0.0 for e in errs], [e[1] if e else 0.0 for e in errs]]

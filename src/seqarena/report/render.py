@@ -13,6 +13,8 @@ import jinja2
 from seqarena.arena.results import collect, write_leaderboards
 from seqarena.arena.spec import board_columns, task_class
 from seqarena.arena.stats import significance
+from seqarena.config import coerce
+from seqarena.errors import ConfigError
 from seqarena.files import atomic_write_text
 from seqarena.report import plots
 from seqarena.report.figure import palette
@@ -56,12 +58,13 @@ def spread_note(seeds: int) -> str:
 
 
 def _budget_words(budget: dict[str, Any]) -> str:
-    words = {"params": "{:,} parameters", "epochs": "{} epochs", "seconds": "{} s of training"}
+    words = {"params": "{:,} parameters", "epochs": "{} epochs", "seconds": "{:g} s of training"}
     parts = []
     for key, value in budget.items():
         try:
-            parts.append(words[key].format(int(float(str(value).lower().replace("k", "e3").replace("m", "e6")))))
-        except (KeyError, ValueError):
+            number = coerce(value, float if key == "seconds" else int, f"budget.{key}")
+            parts.append(words[key].format(number))
+        except (KeyError, ConfigError):
             parts.append(f"{key} {value}")
     return ", ".join(parts) or "each model's defaults"
 

@@ -32,9 +32,20 @@ def choose(n_train: int, batch: int | None = None) -> dict[str, Any]:
     if n_train >= LARGE:
         return {"batch_size": batch or 32, "max_epochs": 10, "warmup_steps": 0, "patience": 3}
     batch = batch or (16 if n_train >= MEDIUM else 8)
-    steps_per_epoch = max(math.ceil(n_train / batch), 1)
-    epochs = min(max(math.ceil(TARGET_STEPS / steps_per_epoch), 10), MAX_EPOCHS)
-    return {"batch_size": batch, "max_epochs": epochs, "warmup_steps": steps_per_epoch * epochs // 15, "patience": None}
+    epochs = min(max(math.ceil(TARGET_STEPS / _steps_per_epoch(n_train, batch)), 10), MAX_EPOCHS)
+    warmup = _warmup(n_train, batch, epochs)
+    return {"batch_size": batch, "max_epochs": epochs, "warmup_steps": warmup, "patience": None}
+
+
+def _steps_per_epoch(n_train: int, batch: int) -> int:
+    return max(math.ceil(n_train / batch), 1)
+
+
+def _warmup(n_train: int, batch: int, epochs: int, max_steps: int | None = None) -> int:
+    """1/15 of the optimizer steps in force on a small set; none on a large one."""
+    if n_train >= LARGE:
+        return 0
+    return min(_steps_per_epoch(n_train, batch) * epochs, max_steps or 1 << 62) // 15
 
 
 def adapt(cfg: RunConfig, n_train: int, validates: bool = True) -> tuple[RunConfig, str | None]:
@@ -48,8 +59,7 @@ def adapt(cfg: RunConfig, n_train: int, validates: bool = True) -> tuple[RunConf
     picked = choose(n_train, None if tc.batch_size == AUTO else tc.batch_size)
     batch = picked["batch_size"] if tc.batch_size == AUTO else tc.batch_size
     epochs = picked["max_epochs"] if tc.max_epochs == AUTO else tc.max_epochs
-    total = min(max(math.ceil(n_train / batch), 1) * epochs, tc.max_steps or 1 << 62)
-    picked["warmup_steps"] = 0 if n_train >= LARGE else total // 15
+    picked["warmup_steps"] = _warmup(n_train, batch, epochs, tc.max_steps)
     if not validates:
         picked["patience"] = None
     chosen = {k: picked[k] for k in auto}

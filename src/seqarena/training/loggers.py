@@ -19,8 +19,6 @@ from typing import Any, Protocol
 from seqarena import extras
 from seqarena.files import read_json, write_json
 
-LOGGERS = ("tensorboard", "mlflow")
-
 
 class Logger(Protocol):
     def start(self, config: dict[str, Any], run_dir: Path) -> None: ...
