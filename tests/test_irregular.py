@@ -108,12 +108,12 @@ def test_predict_on_an_uneven_csv_uses_its_timestamps(tmp_path: Path) -> None:
     seqarena.train(cfg, tmp_path / "run", **QUIET)
     run = load(tmp_path / "run")
     assert run.config.task.gaps == "on"
-    forecast = predict_frame(run.model, run.artifacts, frame.tail(30), "tail.csv", None, None)
+    forecast = predict_frame(run.model, run.artifacts, run.config.task, frame.tail(30), "tail.csv")
     assert len(forecast) == 3 and np.isfinite(forecast["load"]).all()
     assert (forecast["date"].diff().dropna() > pd.Timedelta(0)).all()
     assert forecast["date"].iloc[0] > frame["time"].iloc[-1]
     with pytest.raises(DataError, match="gaps between timestamps"):
-        predict_frame(run.model, run.artifacts, frame.tail(30).drop(columns=["time"]), "notime.csv", None, None)
+        predict_frame(run.model, run.artifacts, run.config.task, frame.tail(30).drop(columns=["time"]), "notime.csv")
 
 
 def test_gaps_need_increasing_timestamps(tmp_path: Path) -> None:

@@ -4,8 +4,10 @@ from seqarena.version import __version__
 
 _API = {  # name -> module; imported on first use, so `import seqarena` stays cheap
     "train": "seqarena.run",
+    "fit": "seqarena.fitting",
     "load": "seqarena.run",
     "evaluate": "seqarena.run",
+    "backtest": "seqarena.run",
     "predict": "seqarena.run",
     "generate": "seqarena.run",
     "translate": "seqarena.run",

@@ -13,6 +13,7 @@ EXTRAS = {
     "ucr": "the UCR/UEA classification archives (aeon)",
     "parquet": "Parquet tables (pyarrow)",
     "ray": "the Ray executor",
+    "stats": "the statistical forecasting baselines (statsforecast)",
     "track": "TensorBoard and MLflow loggers",
 }
 

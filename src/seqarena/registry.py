@@ -23,6 +23,7 @@ _BUILTIN_MODEL_MODULES = (
     "seqarena.models.transformer",
     "seqarena.models.linear",
     "seqarena.models.naive",
+    "seqarena.models.statistical",
     "seqarena.models.tcn",
     "seqarena.models.s4d",
     "seqarena.models.hybrid",

@@ -52,6 +52,11 @@ class RunResult:
     model: nn.Module | None = None  # the trained model (the best epoch's weights), in eval mode
     warnings: list[str] = field(default_factory=list)  # e.g. far worse than the task's trivial baseline
 
+    def predict(self, inputs: Any, **options: Any) -> Any:
+        """The run's predictions for new inputs (for forecasting a DataFrame, a CSV/Parquet path or an array),
+        computed from the saved run exactly as `seqarena.load(run_dir).predict(inputs)` computes them."""
+        return load(self.run_dir).predict(inputs, **options)
+
 
 def environment(threads: int, device: torch.device, precision: tuple[str, str]) -> dict[str, Any]:
     import numpy
@@ -204,6 +209,7 @@ def train(
                                 trackers.epoch)  # fmt: skip
                 save_model(model, str(out / "model.safetensors"))
                 readable(out / "model.safetensors")
+                task.calibrate(model, device)  # e.g. conformal intervals from the validation errors
                 task.save_artifacts(out)
                 splits = ("val", "test") if task.validates else ("test",)
                 results = {s: task.evaluate(model, s, cfg.eval.batch_size, device) for s in splits}
@@ -256,6 +262,10 @@ class LoadedRun:
         """The task class (tasks/base.py) of this run."""
         return get_task(self.config.task.name)
 
+    def predict(self, inputs: Any, **options: Any) -> Any:
+        """Predictions for new inputs, e.g. a forecasting run's DataFrame of the next `horizon` steps."""
+        return self.task.predict(self, inputs, **options)[0]
+
 
 def load(run_dir: str | Path) -> LoadedRun:
     """Rebuild a finished run's model from config.yaml, the task's artifacts and model.safetensors (no pickle)."""
@@ -293,6 +303,7 @@ def evaluate(run_dir: str | Path, split: str | None = None) -> dict[str, Any]:
 def _evaluate(run: LoadedRun, cfg: RunConfig, split: str) -> dict[str, Any]:
     task = run.task(cfg, run.run_dir)
     started = time.perf_counter()
+    task.calibrate(run.model, torch.device("cpu"))
     metrics = task.evaluate(run.model, split, cfg.eval.batch_size, torch.device("cpu"))
     return {**metrics, "seconds": round(time.perf_counter() - started, 3)}
 
@@ -322,10 +333,20 @@ def lengths_of(run: LoadedRun, lengths: list[int], split: str | None = None) -> 
     return out
 
 
-def predict(run_dir: str | Path, inputs: str | Path) -> tuple[Any, str]:
-    """Predictions of a finished run for new inputs (a pandas DataFrame) and a phrase saying what they are."""
+def predict(run_dir: str | Path, inputs: Any, **options: Any) -> tuple[Any, str]:
+    """Predictions of a finished run for new inputs (a file path; for forecasting also a DataFrame or an array), as
+    a pandas DataFrame, and a phrase saying what they are."""
     run = load(run_dir)
-    return run.task.predict(run, Path(inputs))
+    return run.task.predict(run, inputs if not isinstance(inputs, str) else Path(inputs), **options)
+
+
+def backtest(run_dir: str | Path, windows: int = 5, step: int | None = None, refit: str | int = "none",
+             log: Callable[[str], None] = logs.info) -> dict[str, Any]:  # fmt: skip
+    """Rolling-origin evaluation (forecasting): `windows` origins `step` rows apart (default: the horizon), the
+    last at the end of the test split; `refit` none, every, or K: train the run's config again on the rows before
+    every K-th origin. Per-window metrics and their pooled mean."""
+    run = load(run_dir)
+    return run.task.backtest(run, windows, step, refit, log)
 
 
 def generate(run_dir: str | Path, prompt: str = "", **options: Any) -> dict[str, Any]:

@@ -23,7 +23,20 @@ from seqarena.config import build, coerce, load_yaml, set_dotted, to_dict
 from seqarena.errors import ConfigError
 from seqarena.ranges import POSITIVE, at_least
 
-KEYS = ("task", "models", "budget", "seeds", "sweep", "train", "eval", "baselines", "workers", "export", "lengths")
+KEYS = (
+    "task",
+    "models",
+    "budget",
+    "seeds",
+    "sweep",
+    "train",
+    "eval",
+    "baselines",
+    "workers",
+    "export",
+    "lengths",
+    "rank_by",
+)
 
 
 @dataclass(kw_only=True)
@@ -39,6 +52,7 @@ class ArenaSpec:
     workers: int | None = None
     export: bool = False  # also export, quantise and time each trained run with ONNX Runtime (seqarena[deploy])
     lengths: list[int] = field(default_factory=list)  # also evaluate each run at these lengths (Task.length_key)
+    rank_by: str | None = None  # a quality metric of the task to rank by (default: its primary metric), e.g. crps
 
 
 @dataclass
@@ -84,7 +98,10 @@ def parse(data: dict[str, Any]) -> ArenaSpec:
         workers=coerce(data.get("workers"), int | None, "workers"),
         export=coerce(data.get("export", False), bool, "export"),
         lengths=_lengths(data.get("lengths")),
+        rank_by=coerce(data.get("rank_by"), str | None, "rank_by"),
     )
+    if spec.rank_by is not None:
+        task_class(spec)  # a metric the task does not report is an error now, not after training
     if not spec.seeds or min(spec.seeds) < 0 or len(set(spec.seeds)) < len(spec.seeds):
         raise ConfigError(f"seeds={data.get('seeds')!r}: give a count >= 1 or a list of distinct seeds >= 0")
     if spec.workers is not None and spec.workers < 1:
@@ -144,9 +161,18 @@ def board_columns(spec: ArenaSpec) -> tuple[Any, ...]:
 
 
 def task_class(spec: ArenaSpec) -> Any:
+    """The arena's task class; with rank_by, a view of it whose primary metric is that one."""
     from seqarena.registry import DEFAULT_TASK, get_task
 
-    return get_task(str(spec.task.get("name", DEFAULT_TASK)))
+    cls = get_task(str(spec.task.get("name", DEFAULT_TASK)))
+    if spec.rank_by is None or spec.rank_by == cls.metric.key:
+        return cls
+    metrics = {m.key: m for m in cls.quality}
+    if spec.rank_by not in metrics:
+        raise ConfigError(
+            f"rank_by={spec.rank_by!r}: task '{cls.name}' ranks by {', '.join([cls.metric.key, *metrics])}"
+        )
+    return type(cls.__name__, (cls,), {"metric": metrics[spec.rank_by], "__module__": cls.__module__})
 
 
 def _parameter_free(name: str) -> bool:

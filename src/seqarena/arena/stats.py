@@ -58,6 +58,7 @@ def flatten(row: dict[str, Any], task_cls: Any) -> dict[str, Any]:
     """One run's numbers as a flat dict: test_/val_ quality metrics, references, run figures, profile figures."""
     result = row["result"]
     keys = {m.key for m in (task_cls.metric, *task_cls.quality)}
+    keys |= {c.key[5:] for c in task_cls.columns if c.key.startswith("test_")}  # columns may show other metrics
     test, val = result["metrics"]["test"], result["metrics"].get("val", {})
     flat = {f"test_{k}": v for k, v in test.items() if k in keys}
     flat |= {f"val_{k}": v for k, v in val.items() if k in keys}

@@ -39,6 +39,9 @@ def compare(
     lengths: Annotated[
         str | None, typer.Option(help="also score every run at these sequence lengths, e.g. 512,1024,2048")
     ] = None,
+    rank_by: Annotated[
+        str | None, typer.Option(help="rank by this test metric, e.g. crps (default: the task's)")
+    ] = None,
 ) -> None:
     """Train many models on the same data at an equal budget; report quality and cost side by side.
     With no arguments: rnn, lstm, gru, transformer and baselines on the embedded co2 and synthetic series."""
@@ -49,7 +52,7 @@ def compare(
     from seqarena.comparison import compare as run_compare
     from seqarena.config import load_yaml, set_dotted
 
-    nothing_given = not any((config, task, data, models, budget, seeds, sweep, set_, lengths))
+    nothing_given = not any((config, task, data, models, budget, seeds, sweep, set_, lengths, rank_by))
     raw = json.loads(json.dumps(DEFAULT_ARENA)) if nothing_given else (load_yaml(config) if config else {})
     raw.setdefault("task", {})
     if task:
@@ -66,6 +69,8 @@ def compare(
         raw["export"] = True
     if lengths:
         raw["lengths"] = lengths
+    if rank_by:
+        raw["rank_by"] = rank_by
     for item in budget or []:
         key, _, value = item.partition("=")
         raw.setdefault("budget", {})[key.strip()] = yaml.safe_load(value) if value else None

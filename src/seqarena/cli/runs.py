@@ -1,4 +1,4 @@
-"""Commands on one run: train, cv, evaluate, predict, generate, translate."""
+"""Commands on one run: train, cv, evaluate, backtest, predict, generate, translate."""
 
 from __future__ import annotations
 
@@ -105,22 +105,51 @@ def evaluate(
 
 
 @app.command()
+def backtest(
+    run_dir: Annotated[Path, typer.Argument(help="a finished forecasting run")],
+    windows: Annotated[int, typer.Option(help="how many forecast origins, the last at the end of the test split")] = 5,
+    step: Annotated[int | None, typer.Option(help="rows between origins (default: the horizon)")] = None,
+    refit: Annotated[
+        str, typer.Option(help="none (the trained model), every (train again before each window), or K windows")
+    ] = "none",
+) -> None:
+    """Rolling-origin evaluation (historical forecasts): per-window and mean metrics as JSON. --refit trains the
+    run's config again on every row before an origin (an expanding window)."""
+    from seqarena.run import backtest as run_backtest
+
+    result = run_backtest(run_dir, windows, step, refit, log=log)
+    result["windows"] = [rounded(w) for w in result["windows"]]
+    result["mean"] = rounded(result["mean"])
+    print(dumps(result, indent=2))
+    mean = result["mean"]
+    log(f"{len(result['windows'])} windows: mean MSE {mean['mse']:.4f}, MAE {mean['mae']:.4f}, MASE {mean['mase']:.3f}")
+
+
+@app.command()
 def predict(
     run_dir: Annotated[Path, typer.Argument(help="a finished run directory")],
     input: Annotated[
         Path, typer.Option("--input", help="forecast: a CSV of >= task.lookback rows; classify: sequences to label")
     ],
     output: Annotated[Path, typer.Option("--output", help="where to write the predictions (CSV)")],
+    intervals: Annotated[
+        bool, typer.Option(help="forecast: a point model's conformal quantile columns (a probabilistic one has them)")
+    ] = False,
+    ids: Annotated[str | None, typer.Option(help="forecast, many series: only these ids (comma-separated)")] = None,
 ) -> None:
-    """Predictions for new inputs, by the run's task. Forecasting: the horizon after the end of --input, in
-    original units. Classification: a label and class probabilities for each sequence of --input (a table like the
-    training data, a .ts file, or for character models a text file with one sequence per line). --output - writes
-    to stdout."""
+    """Predictions for new inputs, by the run's task. Forecasting: the horizon after the end of --input (of each
+    series in a long table), in original units, with <column>-lo-80 / -hi-80 quantile columns from a probabilistic
+    model (or with --intervals, conformal ones for a point model). Classification: a label and class probabilities
+    for each sequence of --input (a table like the training data, a .ts file, or for character models a text file
+    with one sequence per line). --output - writes to stdout."""
     from seqarena.files import atomic_open, check_output_file
     from seqarena.run import predict as run_predict
 
     check_output_file(output)
-    result, what = run_predict(run_dir, input)
+    options = {"intervals": True} if intervals else {}
+    if ids:
+        options["ids"] = [i.strip() for i in ids.split(",") if i.strip()]
+    result, what = run_predict(run_dir, input, **options)
     if str(output) == "-":
         result.to_csv(sys.stdout, index=False)
         log(f"wrote {what}")

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from seqarena.data import download as dl
-from seqarena.data.timeseries import Series, read_csv
+from seqarena.data.panel import Panel, read_panel
+from seqarena.data.timeseries import Series, infer_freq, read_csv, season_length
 from seqarena.errors import DataError, did_you_mean
 
 _ETT_URL = "https://raw.githubusercontent.com/zhouhaoyi/ETDataset/main/ETT-small/{}.csv"
@@ -248,7 +249,26 @@ def fetch(info: DatasetInfo, filename: str | None = None, sha256: str | None = N
 
 
 def is_path(spec: str) -> bool:
-    return spec.endswith((".csv", ".txt")) or os.sep in spec or spec.startswith(".")
+    return spec.endswith((".csv", ".txt", ".parquet")) or os.sep in spec or spec.startswith(".")
+
+
+def load_panel(
+    spec: str, data_args: dict[str, Any], time_column: str | None, id_column: str | None = None
+) -> tuple[Panel, DatasetInfo, str]:
+    """A forecasting dataset as a Panel: a registered one is one series; a user's table (CSV or Parquet) is one
+    series, or many in long format. A user's series gets the seasonal period its time column's frequency implies."""
+    if not is_path(spec):
+        if id_column is not None:
+            raise DataError(f"task.id_column is for a user's long-format table; '{spec}' is a registered series")
+        series, info, sha = load(spec, data_args, time_column)
+        return Panel([None], [series], series.source), info, sha
+    path = Path(spec).expanduser()
+    panel = read_panel(path, time_column, id_column)
+    first = panel.series[0]
+    period = season_length(infer_freq(first.time)) if first.time is not None else 1
+    info = DatasetInfo(name=path.stem, task="forecast", description=f"user file {path}", licence="user data",
+                       citation="", source="user", target="y" if panel.long else None, period=period)  # fmt: skip
+    return panel, info, dl.sha256_file(path)
 
 
 def load(spec: str, data_args: dict[str, Any], time_column: str | None) -> tuple[Series, DatasetInfo, str]:

@@ -105,7 +105,8 @@ def check_time_order(time: pd.DatetimeIndex, source: str, bounds: dict[str, tupl
         )
 
 
-def read_csv(path: Path, time_column: str | None = None) -> Series:
+def read_frame(path: Path) -> pd.DataFrame:
+    """A CSV or Parquet table, with a one-line error for a missing, empty or unreadable file."""
     if not path.exists():
         raise DataError(
             f"data file {path} does not exist; give a registered dataset name (see `seqarena datasets`) or a CSV path"
@@ -114,12 +115,19 @@ def read_csv(path: Path, time_column: str | None = None) -> Series:
         raise DataError(f"{path} is a folder; give the path of a CSV file")
     if path.stat().st_size == 0:
         raise DataError(f"{path} is empty; give a CSV with a header line and at least one row")
+    if path.suffix.lower() == ".parquet":
+        from seqarena.data.tables import read_table
+
+        return read_table(path)
     try:
-        frame = pd.read_csv(path)
+        return pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"{path} is not a readable CSV ({first}); check its delimiter and encoding") from None
-    return frame_to_series(frame, str(path), time_column)
+
+
+def read_csv(path: Path, time_column: str | None = None) -> Series:
+    return frame_to_series(read_frame(path), str(path), time_column)
 
 
 def fill_missing(series: Series, how: str | None) -> Series:
@@ -185,3 +193,26 @@ def gap_channel(time: pd.DatetimeIndex, unit: float) -> torch.Tensor:
     ns = time.as_unit("ns").asi8
     seconds = np.diff(ns, prepend=ns[0] - int(unit * 1e9)) / 1e9
     return torch.from_numpy(seconds / unit).float().unsqueeze(1)
+
+
+SEASONS = {"D": 7, "B": 5, "W": 52, "M": 12, "Q": 4, "Y": 1}
+
+
+def season_length(freq: str | None) -> int:
+    """The seasonal period a frequency implies: the day for sub-daily data (hourly 24, 15-minute 96), the week for
+    daily (7; business days 5), the year for weekly (52), monthly (12) and quarterly (4); 1 when unknown."""
+    if freq is None:
+        return 1
+    offset = pd.tseries.frequencies.to_offset(freq)
+    try:
+        step = pd.Timedelta(offset)
+    except ValueError:  # calendar offsets (months, quarters, years, business days) have no fixed length
+        step = None
+    if step is not None and step < pd.Timedelta(minutes=1):  # sub-minute data: no calendar season to assume
+        return 1
+    if step is not None and step < pd.Timedelta(days=1):
+        return max(int(round(pd.Timedelta(days=1) / step)), 1)
+    base = offset.name.split("-")[0].rstrip("SE") or offset.name  # ME/MS -> M, QE-DEC -> Q, YE -> Y
+    if step is not None and step == pd.Timedelta(days=1) * offset.n and base == "D":
+        return 7 if offset.n == 1 else 1
+    return SEASONS.get(base, 1) if offset.n == 1 else 1

@@ -95,6 +95,14 @@ def predictions(board: list[dict[str, Any]], entries: list[dict[str, Any]], colo
     for label, pred in firsts.items():
         a1.plot(pred["step1_pred"], lw=1, color=colours[label], label=label)
         a2.plot(horizon, pred["window0_pred"], lw=1, color=colours[label], label=label)
+        bands = pred.get("window0_bands") or {}
+        for i, level in enumerate(sorted(bands, key=int, reverse=True)[:2]):  # a fan: the widest two intervals
+            lo, hi = bands[level]
+            a2.fill_between(horizon, lo, hi, color=colours[label], alpha=0.10 + 0.08 * i, lw=0)
+    if any(p.get("window0_bands") for p in firsts.values()):
+        levels = sorted(next(p["window0_bands"] for p in firsts.values() if p.get("window0_bands")), key=int)
+        a2.text(0.01, 0.02, f"shaded: {' and '.join(levels[-2:][::-1])}% intervals", transform=a2.transAxes,
+                fontsize=8, color="grey")  # fmt: skip
     a1.set_title(f"one-step forecasts, first {len(any_pred['step1_true'])} test windows ({any_pred['channel']})")
     a2.set_title(f"first test window, whole horizon ({any_pred['channel']})")
     a1.set_ylabel("standardised value (training mean 0, std 1)")

@@ -162,6 +162,10 @@ class Task:
         length = getattr(self.cfg.task, self.length_key) if self.length_key else None
         return {"samples": self.n_train(), "length": length}
 
+    def calibrate(self, model: nn.Module, device: torch.device) -> None:
+        """After training, before the artifacts are saved: fit what needs the trained model (e.g. forecasting's
+        conformal intervals from validation errors). Nothing by default."""
+
     def artifacts(self) -> dict[str, Any]:
         """What loading and predicting need besides the config and weights (JSON-serialisable)."""
         return {}
@@ -221,9 +225,15 @@ class Task:
     # Optional operations: a task that offers one overrides it.
 
     @classmethod
-    def predict(cls, run: Any, inputs: Path) -> tuple[pd.DataFrame, str]:
-        """Predictions for new inputs from a finished run (a LoadedRun), and a phrase saying what they are."""
+    def predict(cls, run: Any, inputs: Any, **options: Any) -> tuple[pd.DataFrame, str]:
+        """Predictions for new inputs (a file path, or what the task also takes, e.g. a DataFrame) from a finished
+        run (a LoadedRun), and a phrase saying what they are."""
         raise SeqarenaError(f"{run.run_dir} is a {cls.name} run; its task has no predict (see `seqarena --help`)")
+
+    @classmethod
+    def backtest(cls, run: Any, windows: int, step: int | None, refit: str | int, log: Any) -> dict[str, Any]:
+        """Rolling-origin evaluation of a finished run (forecasting)."""
+        raise SeqarenaError(f"{run.run_dir} is a {cls.name} run; backtest takes a forecasting run")
 
     @classmethod
     def generate(cls, run: Any, prompt: str, **options: Any) -> dict[str, Any]:

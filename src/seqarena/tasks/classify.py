@@ -296,9 +296,15 @@ class ClassifyTask(Task):
         return export_graphs(model, artifacts)
 
     @classmethod
-    def predict(cls, run: Any, inputs: Path) -> tuple[Any, str]:
+    def predict(cls, run: Any, inputs: Any, **options: Any) -> tuple[Any, str]:
         from seqarena.tasks.classify_predict import predict_file
 
+        if options:
+            raise ConfigError(f"classification predict takes no {', '.join(options)} option; it labels every sequence")
+        if not isinstance(inputs, Path):
+            raise DataError(
+                f"a classification run predicts from a file; give the path of a table, not {type(inputs).__name__}"
+            )
         result = predict_file(run.model, run.artifacts, inputs)
         return result, f"labels for {len(result)} sequences"
 

@@ -9,20 +9,27 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from seqarena.config import RunConfig
 from seqarena.data import registry as datasets
-from seqarena.data.timeseries import check_time_order, fill_missing, gap_channel, infer_freq, resolve_gaps
-from seqarena.errors import DataError
+from seqarena.data import rolling
+from seqarena.data.panel import Panel
+from seqarena.data.timeseries import fill_missing, infer_freq, resolve_gaps
+from seqarena.errors import ConfigError, DataError
 from seqarena.ranges import at_least, opt
 from seqarena.registry import get_model, register_task
 from seqarena.sizing import solve_width
 from seqarena.splits import SPLITS
+from seqarena.tasks import forecast_dist as dist
 from seqarena.tasks.base import COST, LATENCY, Column, Metric, Requires, Task, refuse_unless_default
+from seqarena.tasks.forecast_data import combined, constant_columns, panel_gap_unit, prepare
+from seqarena.tasks.forecast_dist import check_quantiles
+from seqarena.tasks.forecast_metrics import Sums
 from seqarena.tasks.forecast_model import ForecastModel, make_model
-from seqarena.tasks.windows import Scaler, Windows, check_lengths, split_bounds
+from seqarena.tasks.windows import check_split_option, split_bounds
+
+QUANTILES = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)  # the 90%, 80% and 50% central intervals and the median
 
 
 @dataclass(kw_only=True)
@@ -39,9 +46,27 @@ class ForecastConfig:
     head: Literal["last", "mean", "flatten"] = "last"  # how a backbone's (B, T, D) output becomes a forecast
     time_column: str | None = None  # None: detect ("date", "time", "timestamp" or the first non-numeric column)
     gaps: Literal["auto", "on", "off"] = "auto"  # feed the time between observations (auto: on when uneven)
+    id_column: str | None = None  # long format: the series id column (None: unique_id, series_id or item_id if present)
+    distribution: Literal["point", "quantile", "normal", "student_t"] = "point"  # what the model outputs per step
+    quantiles: list[float] = field(default_factory=lambda: list(QUANTILES))  # scored (CRPS, coverage), predicted
+    rolling_windows: list[int] = field(default_factory=list)  # derived inputs: the target's rolling statistics
+    rolling_stats: list[str] = field(default_factory=lambda: ["mean", "std"])  # over each window: mean std min max
+    eval_stride: int = opt(1, at_least(1))  # score every k-th validation/test window (1: all of them)
+    split: list[float] | None = None  # train/val/test: three ratios (0.7, 0.1, 0.2) or row counts; None: the data's
+    conformal: bool = True  # intervals calibrated on the validation split (point: conformal; others: CQR)
 
 
 MSE = Metric("mse", "test MSE")
+
+
+def check_rolling(windows: list[int], stats: list[str]) -> list[str]:
+    bad = [w for w in windows if w < 2]
+    if bad:
+        raise ConfigError(f"task.rolling_windows={windows}: each window is at least 2 rows")
+    unknown = [s for s in stats if s not in rolling.STATS]
+    if unknown or not stats:
+        raise ConfigError(f"task.rolling_stats={stats}: choose from {', '.join(rolling.STATS)}")
+    return list(stats)
 
 
 @register_task("forecast")
@@ -52,12 +77,15 @@ class ForecastTask(Task):
     requires = Requires(kinds=("backbone", "forecaster"))
     metric = MSE
     quality = (MSE, Metric("mae", "test MAE"), Metric("mae_orig", "test MAE in data units"),
-               Metric("mase", "test MASE"))  # fmt: skip
+               Metric("mase", "test MASE"), Metric("crps", "test CRPS"),
+               Metric("msis_80", "test MSIS (80%)"))  # fmt: skip
     columns = (
         Column("test MSE", "test_mse", 4, True),
         Column("test MAE", "test_mae", 4, True),
         Column("MAE (data units)", "test_mae_orig", 4, True),
         Column("MASE", "test_mase", 3, True),
+        Column("CRPS", "test_crps", 4, True),
+        Column("80% cover", "test_coverage_80", 3),
         *COST,
         *LATENCY,
         Column("stream ms/step", "stream_step_ms", 3),
@@ -73,38 +101,37 @@ class ForecastTask(Task):
         tc = cfg.task
         if datasets.is_path(tc.data):  # absolute, so the run can be evaluated from any directory
             tc = replace(tc, data=str(Path(tc.data).expanduser().resolve()))
-        loaded, self.info, self.data_sha256 = datasets.load(tc.data, tc.data_args, tc.time_column)
-        self.series = series = fill_missing(loaded, tc.fill or self.info.fill)
+        loaded, self.info, self.data_sha256 = datasets.load_panel(tc.data, tc.data_args, tc.time_column, tc.id_column)
+        filled = [fill_missing(s, tc.fill or self.info.fill) for s in loaded.series]
+        self.panel = panel = Panel(loaded.ids, filled, loaded.source, loaded.id_column)
+        self.series = series = panel.series[0]
+        self.split = check_split_option(tc.split, panel.long) if tc.split is not None else self.info.split
         self.target = tc.target or (self.info.target if self.info.target in series.columns else series.columns[-1])
         if self.target not in series.columns:
             raise DataError(f"task.target '{self.target}' is not a column of {tc.data}; columns: {series.columns}")
         self.in_columns = [self.target] if tc.features == "S" else list(series.columns)
         self.out_columns = list(self.in_columns) if tc.features == "M" else [self.target]
+        self.checksum = panel.checksum()  # of the data as given, before any derived column
+        if tc.rolling_windows:  # sliding-window statistics of the target: more inputs, never outputs
+            stats = check_rolling(tc.rolling_windows, tc.rolling_stats)
+            derived = [rolling.derive(s, self.target, tc.rolling_windows, stats) for s in panel.series]
+            self.panel = panel = Panel(panel.ids, derived, panel.source, panel.id_column)
+            self.series = series = panel.series[0]
+            self.in_columns += rolling.names(self.target, tc.rolling_windows, stats)
         self.out_idx = [self.in_columns.index(c) for c in self.out_columns]
         self.n_rows = len(series.values)
         self.cfg = cfg = self.resolve(replace(cfg, task=tc))
         tc = cfg.task
-        values = series.values[:, [series.columns.index(c) for c in self.in_columns]]  # (N, C_in)
-        self.bounds = split_bounds(len(values), self.info.split, tc.lookback)
-        check_lengths(self.bounds, tc.lookback, tc.horizon, tc.data)
-        if series.time is not None and not self.info.quirk:  # a registered quirk is loaded as published
-            check_time_order(series.time, tc.data, self.bounds)
-        train_rows = values[: self.bounds["train"][1]]
-        self.scaler = Scaler.fit(train_rows)
-        constant = [c for c, sd in zip(self.in_columns, train_rows.std(axis=0), strict=True) if sd <= 1e-12]
+        self.gap_unit = self._gap_unit(tc)
+        self.parts = prepare(panel, self.in_columns, self.out_idx, self.split, tc.lookback, tc.horizon,
+                             self.gap_unit, tc.data, not self.info.quirk, tc.eval_stride)  # fmt: skip
+        self.bounds, self.scaler = self.parts[0].bounds, self.parts[0].scaler  # the (first) series'
+        self.windows = combined(self.parts)
+        constant = constant_columns(self.parts, self.in_columns)
         if constant:
             self.notes.append(f"note: {', '.join(constant[:5])} never change in the training split; they tell the "
                               f"model nothing (scaled to 0)")  # fmt: skip
-        scaled = torch.from_numpy(self.scaler.transform(values)).float()  # (N, C_in)
-        self.gap_unit = self._gap_unit(tc)
-        if self.gap_unit:  # one more input channel: the time since the previous row, in median training gaps
-            scaled = torch.cat([scaled, gap_channel(series.time, self.gap_unit)], dim=1)  # (N, C_in + 1)
-        self.windows = {
-            s: Windows(scaled[lo:hi], tc.lookback, tc.horizon, self.out_idx) for s, (lo, hi) in self.bounds.items()
-        }
-        diffs = np.abs(np.diff(train_rows[:, self.out_idx], axis=0))  # in-sample one-step naive errors
-        self.mase_scale = np.where(diffs.mean(0) > 1e-12, diffs.mean(0), 1.0) if len(diffs) else np.ones(1)
-        self.mape_floor = torch.tensor(0.01 * np.abs(train_rows[:, self.out_idx]).mean(0), dtype=torch.float64)
+        self.conformal: torch.Tensor | None = None  # (Q, H, C_out) from validation residuals, for point models
 
     @classmethod
     def explain(cls, settings: dict[str, Any]) -> list[str]:
@@ -138,7 +165,9 @@ class ForecastTask(Task):
     def _gap_unit(self, tc: Any) -> float | None:
         if self.info.quirk and tc.gaps == "auto":  # a registered series with a known timestamp oddity is regular
             return None
-        n_train = split_bounds(self.n_rows, self.info.split, tc.lookback or 1)["train"][1]
+        if self.panel.long:
+            return panel_gap_unit(self.panel, tc.gaps, self.split, tc.lookback or 1, tc.data)
+        n_train = split_bounds(self.n_rows, self.split, tc.lookback or 1)["train"][1]
         return resolve_gaps(self.series, tc.gaps, n_train, tc.data)
 
     def resolve(self, cfg: RunConfig) -> RunConfig:
@@ -148,8 +177,14 @@ class ForecastTask(Task):
         tc = replace(tc, gaps="on" if self._gap_unit(tc) else "off")
         model_cls = get_model(cfg.model.name)
         self.check_model(model_cls, cfg.model)
+        tc = replace(tc, quantiles=check_quantiles(tc.quantiles, tc.distribution))
         if model_cls.kind == "forecaster":
             why = f"model '{model_cls.name}' maps the window to the forecast itself"
+            if tc.distribution != "point":
+                raise ConfigError(
+                    f"task.distribution={tc.distribution} needs a backbone with a head (e.g. lstm); '{model_cls.name}' "
+                    f"forecasts points, and gets conformal intervals from its validation errors with the default point"
+                )
             refuse_unless_default(tc, "task.head", why)
             refuse_unless_default(cfg.train, "train.grad_checkpointing", why + " (there is no backbone to checkpoint)")
         return solve_width(replace(cfg, task=tc), self.build_model)
@@ -163,7 +198,7 @@ class ForecastTask(Task):
         return make_model(cfg, len(artifacts["in_columns"]), out_idx, artifacts["period"])
 
     def values_checksum(self) -> str:
-        return self.series.checksum()
+        return self.checksum
 
     def n_train(self) -> int:
         return len(self.windows["train"])
@@ -173,71 +208,92 @@ class ForecastTask(Task):
 
     def loss(self, model: nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
         x, y = batch
-        return F.mse_loss(model(x), y)
+        tc = self.cfg.task
+        return dist.loss(model(x), y, tc.distribution, tc.quantiles)
+
+    @torch.inference_mode()
+    def calibrate(self, model: nn.Module, device: torch.device, batch_size: int = 256) -> None:
+        """With task.conformal, intervals calibrated on the validation windows: a point model's half-widths from its
+        normalised errors; a probabilistic model's intervals widened (or narrowed) to their nominal coverage."""
+        tc = self.cfg.task
+        if not tc.conformal:
+            return
+        was_training = model.training
+        model.eval()
+        scores = []
+        for x, y in self.windows["val"].iterate(batch_size):
+            out = model(x.to(device)).cpu()
+            if tc.distribution == "point":
+                scores.append((out - y).abs() / dist.window_scale(x, self.out_idx))  # (b, H, C_out)
+            else:
+                scores.append(dist.interval_scores(dist.quantiles_of(out, tc.distribution, tc.quantiles), y,
+                                                   tc.quantiles))  # fmt: skip
+        model.train(was_training)
+        if tc.distribution == "point":
+            self.conformal = dist.conformal_offsets(torch.cat(scores), tc.quantiles)  # (Q, H, C_out)
+        else:
+            self.conformal = dist.cqr_offsets(torch.cat(scores), tc.quantiles)  # (Q, H, C_out)
+
+    def quantile_forecast(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor | None:
+        """(b, H, C_out, Q) quantiles in scaled units from a model's output for inputs x; None for a point model
+        before `calibrate` (the validation scores during training)."""
+        tc = self.cfg.task
+        if tc.distribution == "point":
+            if self.conformal is None:
+                return None
+            scale = dist.window_scale(x, self.out_idx).unsqueeze(-1)  # (b, 1, C_out, 1)
+            return out.unsqueeze(-1) + scale * self.conformal.permute(1, 2, 0).to(out.dtype)  # (b, H, C, Q)
+        q = dist.quantiles_of(out, tc.distribution, tc.quantiles)
+        if self.conformal is not None:
+            q = (q + self.conformal.permute(1, 2, 0).to(out.dtype)).sort(dim=-1).values
+        return q
 
     @torch.inference_mode()
     def evaluate(self, model: nn.Module, split: str, batch_size: int, device: torch.device) -> dict[str, Any]:
-        """Metrics over every window of the split (no dropped last batch)."""
+        """Metrics over every window of the split (no dropped last batch), pooled over series and per series; the
+        probabilistic ones (CRPS, coverage, MSIS) for a point model once `calibrate` has run."""
+        tc = self.cfg.task
         was_training = model.training
         model.eval()
-        std = torch.tensor(self.scaler.std[self.out_idx], dtype=torch.float64)
-        mean = torch.tensor(self.scaler.mean[self.out_idx], dtype=torch.float64)
-        sums = dict.fromkeys(
-            ("se", "ae", "ae_orig", "se_orig", "ape", "ape_n", "sape", "sape_n", "ase", "se_last"), 0.0
-        )
-        count = 0
-        scale = torch.tensor(self.mase_scale, dtype=torch.float64)
-        for x, y in self.windows[split].iterate(batch_size):
-            pred = model(x.to(device)).double().cpu()  # (b, H, C_out)
-            y = y.double()
-            err = pred - y
-            last = x[:, -1:, self.out_idx].double()  # (b, 1, C_out): the trivial baseline, the last value repeated
-            sums["se_last"] += float(((last - y) ** 2).sum())
-            sums["se"] += float((err**2).sum())
-            sums["ae"] += float(err.abs().sum())
-            p_orig, y_orig = pred * std + mean, y * std + mean
-            e_orig = (p_orig - y_orig).abs()
-            sums["ae_orig"] += float(e_orig.sum())
-            sums["se_orig"] += float((e_orig**2).sum())
-            sums["ase"] += float((e_orig / scale).sum())
-            nz = y_orig.abs() > self.mape_floor  # near-zero targets make a percentage meaningless
-            sums["ape"] += float((e_orig[nz] / y_orig.abs()[nz]).sum())
-            sums["ape_n"] += int(nz.sum())
-            denom = p_orig.abs() + y_orig.abs()
-            ok = denom > 1e-8
-            sums["sape"] += float((2 * e_orig[ok] / denom[ok]).sum())
-            sums["sape_n"] += int(ok.sum())
-            count += y.numel()
+        sums = []
+        for part in self.parts:
+            acc = Sums(tc.quantiles)
+            for x, y in part.windows[split].iterate(batch_size):
+                out = model(x.to(device)).cpu()
+                pred = dist.point(out, tc.distribution, tc.quantiles)  # (b, H, C_out)
+                last = x[:, -1:, self.out_idx]  # (b, 1, C_out): the trivial baseline, the last value repeated
+                acc.add(pred, y, last, part.norm, self.quantile_forecast(out, x))
+            sums.append(acc)
         model.train(was_training)
-        if count == 0:
+        total = sum(sums[1:], sums[0])
+        if total.s["count"] == 0:
             raise DataError(f"the {split} split has no windows")
-        return {
-            "loss": sums["se"] / count,
-            "mse": sums["se"] / count,
-            "mae": sums["ae"] / count,
-            "mae_orig": sums["ae_orig"] / count,
-            "rmse_orig": (sums["se_orig"] / count) ** 0.5,
-            "mape": 100 * sums["ape"] / max(sums["ape_n"], 1),
-            "smape": 100 * sums["sape"] / max(sums["sape_n"], 1),
-            "mase": sums["ase"] / count,
-            "last_value_mse": sums["se_last"] / count,
-            "windows": len(self.windows[split]),
-        }
+        metrics = total.metrics()
+        if self.panel.long:
+            metrics["series"] = {p.sid: acc.metrics() for p, acc in zip(self.parts, sums, strict=True)}
+        return metrics
 
     def artifacts(self) -> dict[str, Any]:
         """What `predict` needs, saved as JSON beside the weights (lookback and horizon are in config.yaml)."""
         freq = infer_freq(self.series.time) if self.series.time is not None else None
-        return {
+        tc = self.cfg.task
+        art = {
             "in_columns": self.in_columns,
             "out_columns": self.out_columns,
             "target": self.target,
             "scaler": self.scaler.to_json(),
             "period": self.info.period,
             "freq": freq,
-            "mase_scale": self.mase_scale.tolist(),
+            "mase_scale": self.parts[0].norm["scale"].tolist(),
             "gap_unit_seconds": self.gap_unit,
             "splits": {s: {"rows": list(self.bounds[s]), "windows": len(self.windows[s])} for s in SPLITS},
+            "conformal": None if self.conformal is None else self.conformal.tolist(),
+            "rolling": {"windows": tc.rolling_windows, "stats": tc.rolling_stats} if tc.rolling_windows else None,
         }
+        if self.panel.long:
+            art["id_column"] = self.panel.id_column
+            art["series"] = {p.sid: p.scaler.to_json() for p in self.parts}
+        return art
 
     def profile(self, model: nn.Module, run_dir: Path, training: dict[str, Any] | None = None) -> dict[str, Any]:
         from seqarena.tasks.forecast_profile import first_predictions, latencies
@@ -261,16 +317,25 @@ class ForecastTask(Task):
     def export_graphs(cls, model: nn.Module, artifacts: dict[str, Any]) -> list[Any]:
         from seqarena.tasks.forecast_export import export_graphs
 
+        if model.is_forecaster and model.net.capabilities().family == "statistical":
+            raise ConfigError(f"'{model.net.name}' fits each window with statsforecast; it has no ONNX graph")
+        if model.distribution != "point" or "series" in artifacts:
+            what = "many series (one scaler each)" if "series" in artifacts else f"a {model.distribution} forecast"
+            raise ConfigError(f"ONNX export takes a single-series point forecaster, not {what}; use seqarena predict")
         return export_graphs(model, artifacts)
 
     @classmethod
-    def predict(cls, run: Any, inputs: Path) -> tuple[Any, str]:
-        import pandas as pd
+    def backtest(cls, run: Any, windows: int, step: int | None, refit: str | int, log: Any) -> dict[str, Any]:
+        from seqarena.tasks.forecast_backtest import backtest
 
-        from seqarena.data.timeseries import read_csv
-        from seqarena.tasks.forecast_predict import predict_frame
+        return backtest(run, windows, step, refit, log)
 
-        tc = run.config.task
-        read_csv(inputs, tc.time_column)  # the same checks as training data: path, emptiness, format
-        result = predict_frame(run.model, run.artifacts, pd.read_csv(inputs), str(inputs), tc.time_column, tc.fill)
+    @classmethod
+    def predict(cls, run: Any, inputs: Any, ids: list[str] | None = None, intervals: bool = False) -> tuple[Any, str]:
+        """The horizon after each series of `inputs`; quantile columns from a probabilistic model, and from a
+        point model's conformal intervals when `intervals`."""
+        from seqarena.tasks.forecast_predict import predict_frame, read_inputs
+
+        frame, source = read_inputs(inputs)
+        result = predict_frame(run.model, run.artifacts, run.config.task, frame, source, ids, intervals)
         return result, f"{len(result)} forecast steps of {', '.join(run.artifacts['out_columns'])}"

@@ -11,14 +11,15 @@ from torch.utils.checkpoint import checkpoint
 
 from seqarena.models.base import ForecastSpec, SequenceModel
 from seqarena.registry import get_model
+from seqarena.tasks import forecast_dist as dist
 
 
 class ForecastModel(nn.Module):
-    def __init__(
-        self, net: SequenceModel, spec: ForecastSpec, out_idx: list[int], head: str, revin: bool, gaps: bool = False
-    ) -> None:
+    def __init__(self, net: SequenceModel, spec: ForecastSpec, out_idx: list[int], head: str, revin: bool,
+                 gaps: bool = False, distribution: str = "point", outputs: int = 1) -> None:  # fmt: skip
         super().__init__()
         self.net, self.spec, self.head_kind, self.revin, self.gaps = net, spec, head, revin, gaps
+        self.distribution, self.outputs = distribution, outputs  # outputs per step and channel (forecast_dist)
         self.register_buffer("out_idx", torch.tensor(out_idx), persistent=False)
         self.all_out = out_idx == list(range(spec.channels))  # features M: no per-step gather of the targets
         cap = net.capabilities()
@@ -29,10 +30,11 @@ class ForecastModel(nn.Module):
             gap_feature = gaps and not self.time_aware  # other backbones see the gap as one more input feature
             self.embed = nn.Linear(spec.channels + gap_feature, d)
             width = d * spec.lookback if head == "flatten" else d
-            self.head = nn.Linear(width, spec.horizon * n_out)
+            self.head = nn.Linear(width, spec.horizon * n_out * outputs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # x: (B, L, C_in) -> (B, H, C_out); with gaps, x: (B, L, C_in + 1), the last channel the time gaps
+        # x: (B, L, C_in) -> (B, H, C_out), or (B, H, C_out, K) for a distribution; with gaps, x: (B, L, C_in + 1),
+        # the last channel the time gaps
         dt = None
         if self.gaps:
             x, dt = x[..., :-1], x[..., -1]  # (B, L, C_in), (B, L)
@@ -55,7 +57,14 @@ class ForecastModel(nn.Module):
             else:
                 h = self.net(h, **extra)[0]  # (B, L, D)
             pooled = {"last": lambda: h[:, -1], "mean": lambda: h.mean(1), "flatten": lambda: h.flatten(1)}
-            y = self.head(pooled[self.head_kind]()).view(x.shape[0], self.spec.horizon, -1)  # (B, H, C_out)
+            y = self.head(pooled[self.head_kind]())
+            if self.distribution != "point":
+                y = dist.finish(y.view(x.shape[0], self.spec.horizon, -1, self.outputs), self.distribution)
+                if self.revin:  # (B, H, C_out, K)
+                    std, mean = (std, mean) if self.all_out else (std[..., self.out_idx], mean[..., self.out_idx])
+                    y = dist.restore(y, self.distribution, mean, std)
+                return y
+            y = y.view(x.shape[0], self.spec.horizon, -1)  # (B, H, C_out)
         if self.revin:
             if not self.all_out:
                 std, mean = std[..., self.out_idx], mean[..., self.out_idx]  # (B, 1, C_out)
@@ -69,6 +78,7 @@ def make_model(cfg: Any, channels: int, out_idx: list[int], period: int) -> Fore
     spec = ForecastSpec(tc.lookback, tc.horizon, channels, period)
     cls = get_model(cfg.model.name)
     net = cls(cfg.model, spec) if cls.kind == "forecaster" else cls(cfg.model)
-    model = ForecastModel(net, spec, out_idx, tc.head, tc.revin, gaps=tc.gaps == "on")
+    outputs = dist.n_outputs(tc.distribution, tc.quantiles)
+    model = ForecastModel(net, spec, out_idx, tc.head, tc.revin, tc.gaps == "on", tc.distribution, outputs)
     model.grad_checkpointing = cfg.train.grad_checkpointing
     return model

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from seqarena.profile import timed
+from seqarena.tasks import forecast_dist as dist
 from seqarena.tasks.forecast_model import ForecastModel
 
 PREDICTION_WINDOWS = 50
@@ -53,9 +54,21 @@ def first_predictions(model: ForecastModel, task: Any) -> dict[str, Any]:
     windows = task.windows["test"]
     count = min(PREDICTION_WINDOWS, len(windows))
     x, y = windows.batch(torch.arange(count))  # (n, L, C), (n, H, C_out)
-    pred = model.eval()(x)  # (n, H, C_out)
+    tc = task.cfg.task
+    out = model.eval()(x)
+    pred = dist.point(out, tc.distribution, tc.quantiles)  # (n, H, C_out)
     c = len(task.out_columns) - 1 if task.target not in task.out_columns else task.out_columns.index(task.target)
+    bands = {}
+    q = task.quantile_forecast(out[:1], x[:1])  # (1, H, C_out, Q) or None
+    if q is not None:
+        for level in dist.levels(tc.quantiles):
+            lo, hi = (
+                tc.quantiles.index(round((1 - level / 100) / 2, 6)),
+                tc.quantiles.index(round(0.5 + level / 200, 6)),
+            )
+            bands[str(level)] = [q[0, :, c, lo].tolist(), q[0, :, c, hi].tolist()]
     return {
+        "window0_bands": bands,  # central interval level -> [low, high] over the horizon (a fan chart)
         "channel": task.out_columns[c],
         "step1_pred": pred[:, 0, c].tolist(),
         "step1_true": y[:, 0, c].tolist(),

@@ -28,6 +28,20 @@ def split_bounds(n_rows: int, split: tuple, lookback: int) -> dict[str, tuple[in
     }
 
 
+def check_split_option(split: list[float], many: bool) -> tuple:
+    """task.split: three ratios summing to 1, or (one series only) three whole row counts."""
+    if len(split) != 3 or any(v < 0 for v in split):
+        raise DataError(f"task.split={split} needs three non-negative numbers: train, val, test (e.g. 0.7,0.1,0.2)")
+    if all(v <= 1 for v in split):
+        if abs(sum(split) - 1) > 1e-6 or split[0] == 0:
+            raise DataError(f"task.split={split}: ratios need a training share and must sum to 1")
+        return tuple(float(v) for v in split)
+    if many or any(v != int(v) for v in split):
+        what = "ratios (each series has its own length)" if many else "ratios or whole row counts"
+        raise DataError(f"task.split={split}: give {what}")
+    return tuple(int(v) for v in split)
+
+
 @dataclass
 class Scaler:
     """Per-column z-score fitted on the training rows only."""
@@ -54,19 +68,24 @@ class Scaler:
 class Windows:
     """All stride-1 windows of one split: x (L, C_in) followed by y (H, C_out)."""
 
-    def __init__(self, rows: torch.Tensor, lookback: int, horizon: int, out_idx: list[int]) -> None:
+    def __init__(self, rows: torch.Tensor, lookback: int, horizon: int, out_idx: list[int], stride: int = 1) -> None:
         self.rows = rows  # (N, C) scaled float32
-        self.lookback, self.horizon = lookback, horizon
+        self.lookback, self.horizon, self.stride = lookback, horizon, stride
         self.out_idx = torch.tensor(out_idx)
         self.all_out = out_idx == list(range(rows.shape[1]))  # features M: the target is every channel, no copy
-        self.count = max(rows.shape[0] - lookback - horizon + 1, 0)
-        self._view = rows.unfold(0, lookback + horizon, 1)  # (count, C, L + H), no copy
+        every = max(rows.shape[0] - lookback - horizon + 1, 0)
+        self.count = -(-every // stride)  # windows starting every `stride` rows, the first at row 0
+        self._view = rows.unfold(0, lookback + horizon, 1)  # (every, C, L + H), no copy
 
     def __len__(self) -> int:
         return self.count
 
     def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        win = self._view[idx].transpose(1, 2)  # (b, L + H, C)
+        return self.at(idx * self.stride if self.stride > 1 else idx)
+
+    def at(self, starts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The windows whose first row is each of `starts` (rows of this split), whatever the stride."""
+        win = self._view[starts].transpose(1, 2)  # (b, L + H, C)
         y = win[:, self.lookback :] if self.all_out else win[:, self.lookback :, self.out_idx]
         return win[:, : self.lookback], y  # (b, L, C), (b, H, C_out)
 
