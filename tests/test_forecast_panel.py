@@ -86,6 +86,8 @@ def test_a_point_model_on_an_array_gets_conformal_intervals(tmp_path: Path) -> N
     with_intervals = run.predict(y, intervals=True)
     assert {"y-lo-80", "y-hi-80", "y-lo-90", "y-hi-90"} <= set(with_intervals.columns)
     np.testing.assert_array_equal(with_intervals["y"], plain["y"])
+    with pytest.raises(SeqarenaError, match="non-numeric column"):  # a one-series model given many series
+        run.predict(long_frame())
 
 
 def test_a_long_parquet_file_trains_like_the_frame(tmp_path: Path) -> None:

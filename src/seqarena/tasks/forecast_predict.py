@@ -12,8 +12,16 @@ import torch
 from torch import nn
 
 from seqarena.data import rolling
-from seqarena.data.panel import frame_to_panel, to_frame
-from seqarena.data.timeseries import TIME_NAMES, Series, fill_missing, gap_channel, infer_freq, read_frame
+from seqarena.data.panel import Panel, frame_to_panel, to_frame
+from seqarena.data.timeseries import (
+    TIME_NAMES,
+    Series,
+    fill_missing,
+    frame_to_series,
+    gap_channel,
+    infer_freq,
+    read_frame,
+)
 from seqarena.errors import DataError
 from seqarena.tasks import forecast_dist as dist
 from seqarena.tasks.windows import Scaler
@@ -40,7 +48,10 @@ def predict_frame(model: nn.Module, art: dict[str, Any], tc: Any, frame: pd.Data
     time_name = "date"  # a single series' forecast has a date column; many series keep the input's time column
     if id_col is not None:
         time_name = tc.time_column or next((c for c in frame.columns if str(c).strip().lower() in TIME_NAMES), "ds")
-    panel = frame_to_panel(frame, source, tc.time_column, id_col)
+    if id_col is None:  # trained on one series: the table is that series (an id column is not numeric: an error)
+        panel = Panel([None], [frame_to_series(frame, source, tc.time_column)], source)
+    else:
+        panel = frame_to_panel(frame, source, tc.time_column, id_col)
     model.eval()
     frames = []
     for sid, series in zip(panel.ids, panel.series, strict=True):
