@@ -1,5 +1,5 @@
 """Backtesting a forecasting run (rolling origin, historical forecasts): forecast from `windows` origins `step` rows
-apart, the last ending at the end of the series, and score every window; with `refit`, the model is trained again
+apart, the last ending at the end of the test split, and score every window; with `refit`, the model is trained again
 on everything before an origin (expanding window) every `refit` windows, as the run was trained."""
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ def backtest(run: LoadedRun, windows: int = 5, step: int | None = None, refit: s
     task = run.task(run.config, run.run_dir)
     if task.panel.long and every:
         raise ConfigError("backtest --refit takes a single series for now; use --refit none for many series")
-    task.calibrate(run.model, torch.device("cpu"))
+    if not every:  # a refit calibrates its own model
+        task.calibrate(run.model, torch.device("cpu"))
     rows = []
     for part in task.parts:
         lo, end = part.bounds["test"]
