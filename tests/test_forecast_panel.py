@@ -147,7 +147,7 @@ def test_rolling_statistics_are_inputs_only_and_predict_derives_them(tmp_path: P
         seqarena.fit(frame, "linear", horizon=12, lookback=48, out=tmp_path / "bad", config=bad, **QUIET)
 
 
-def test_a_long_format_arena_with_statistical_baselines_ranks_by_crps(tmp_path: Path) -> None:
+def test_a_long_format_arena_with_statistical_baselines_ranks_by_a_backtest_crps(tmp_path: Path) -> None:
     pytest.importorskip("statsforecast")
     from seqarena.arena import spec as arena_spec
     from seqarena.arena.results import collect
@@ -157,14 +157,17 @@ def test_a_long_format_arena_with_statistical_baselines_ranks_by_crps(tmp_path: 
     long_frame().to_csv(data, index=False)
     spec = arena_spec.parse({
         "task": {"data": str(data), "lookback": 48, "horizon": 12, "eval_stride": 4}, "models": "auto_theta",
-        "budget": {"params": "5k", "epochs": 2}, "workers": 1, "rank_by": "crps"})  # fmt: skip
+        "budget": {"params": "5k", "epochs": 2}, "workers": 1, "rank_by": "crps",
+        "backtest": {"windows": 3}})  # fmt: skip
     assert arena_spec.task_class(spec).metric.key == "crps"
     compare(spec, tmp_path / "arena", log=lambda _: None)
     _, points = collect(tmp_path / "arena")
     board = points[0]["board"]
     assert {line["label"] for line in board} == {"auto_theta", "last_value", "seasonal_naive", "linear"}
-    crps = [line["test_crps"] for line in board]
+    crps = [line["backtest_crps"] for line in board]  # ranked by the backtest, pooled over its windows
     assert crps == sorted(crps) and all(line["failed"] == 0 for line in board)
+    assert all(len(line["window_values"]) == 9 for line in board)  # 3 series x 3 origins, paired across entrants
+    assert "backtest windows (paired t-test p = " in (tmp_path / "arena" / "report.md").read_text()
     for entry in points[0]["entries"]:
         assert set(entry["row"]["result"]["metrics"]["test"]["series"]) == {"s0", "s1", "s2"}
         bands = entry["row"]["result"]["extras"]["predictions"]["window0_bands"]  # the report's fan chart
@@ -172,3 +175,14 @@ def test_a_long_format_arena_with_statistical_baselines_ranks_by_crps(tmp_path: 
     assert "shaded: 90 and 80% intervals" in (tmp_path / "arena" / "report.html").read_text()
     with pytest.raises(SeqarenaError, match="rank_by='accuracy'"):
         arena_spec.parse({"task": {"data": str(data)}, "models": "gru", "rank_by": "accuracy"})
+    with pytest.raises(SeqarenaError, match="no rolling-origin evaluation"):
+        arena_spec.parse({"task": {"name": "classify"}, "models": "gru", "backtest": 3})
+
+
+def test_the_paired_test_across_windows() -> None:
+    from seqarena.arena.stats import paired_significance
+
+    a, b = [3.0, 5.0, 7.0], [2.0, 3.0, 4.0]  # differences 1, 2, 3: t = 2 / (1 / sqrt 3), 2 degrees of freedom
+    assert paired_significance(a, b) == pytest.approx(0.07418, abs=1e-4)
+    assert paired_significance([1.0, 2.0], [0.0, 1.0]) == 0.0 and paired_significance(a, a) == 1.0
+    assert paired_significance(a, b[:2]) is None

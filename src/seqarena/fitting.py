@@ -18,7 +18,19 @@ from seqarena.files import read_json, write_json
 from seqarena.run import RunResult, train
 
 DATA = "data.csv"
-TASK_ARGS = ("target", "features", "id_column", "time_column", "distribution", "quantiles", "fill", "gaps")
+TASK_ARGS = (
+    "target",
+    "features",
+    "id_column",
+    "time_column",
+    "distribution",
+    "quantiles",
+    "fill",
+    "gaps",
+    "future_columns",
+    "calendar",
+    "static_columns",
+)
 
 
 def fit(
@@ -37,7 +49,8 @@ def fit(
 
     `out` is the run directory (None: a new temporary one, which the caller may delete). `config` holds any other
     settings by section ({"train": {"max_epochs": 5}}); `task` takes target, features, id_column, time_column,
-    distribution, quantiles, fill and gaps. Returns the RunResult; `result.predict(df)` forecasts from it."""
+    distribution, quantiles, fill, gaps, future_columns, calendar and static_columns. Returns the RunResult;
+    `result.predict(df)` forecasts from it (`future=` a table of the future-known columns over the horizon)."""
     unknown = [k for k in task if k not in TASK_ARGS]
     if unknown:
         raise ConfigError(

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from seqarena.arena import spec as arena_spec
-from seqarena.arena.stats import leaderboard
+from seqarena.arena.stats import leaderboard, rank_key
 from seqarena.arena.store import Store
 from seqarena.errors import SeqarenaError
 
@@ -68,7 +68,7 @@ def records(spec: arena_spec.ArenaSpec, points: list[dict[str, Any]]) -> dict[st
     return {
         "task": task_cls.name,
         "data": spec.task.get("data") or task_cls.Config().data,
-        "ranked_on": f"test_{metric.key}",
+        "ranked_on": rank_key(task_cls),
         "higher_is_better": metric.higher_is_better,
         "seeds": spec.seeds,
         "columns": {c.key: c.header for c in columns} | dict(EXTRA_KEYS),

@@ -7,6 +7,7 @@ budget: {params: 200k, epochs: 10}          # and/or seconds: 120
 seeds: 3                                     # or a list: [0, 1, 2]
 sweep: {task.lookback: [48, 96, 336]}        # any config field
 lengths: [512, 1024]                         # also score each run at these lengths (length extrapolation)
+backtest: {windows: 5, step: 24}             # forecasting: rank by a rolling-origin backtest, paired over windows
 train: {lr: 1e-3}                            # shared by every entrant
 ```
 """
@@ -36,6 +37,7 @@ KEYS = (
     "export",
     "lengths",
     "rank_by",
+    "backtest",
 )
 
 
@@ -53,6 +55,7 @@ class ArenaSpec:
     export: bool = False  # also export, quantise and time each trained run with ONNX Runtime (seqarena[deploy])
     lengths: list[int] = field(default_factory=list)  # also evaluate each run at these lengths (Task.length_key)
     rank_by: str | None = None  # a quality metric of the task to rank by (default: its primary metric), e.g. crps
+    backtest: dict[str, Any] | None = None  # forecasting: windows, step, refit; ranks by the backtest's pooled metric
 
 
 @dataclass
@@ -66,6 +69,7 @@ class RunPlan:
     plugins: list[str] = field(default_factory=list)  # modules a worker imports first (a user's own models, tasks)
     export: bool = False  # profile the deployable cost too (not part of the key: the trained run is the same)
     lengths: list[int] = field(default_factory=list)  # evaluate the trained run at these lengths too (not keyed)
+    backtest: dict[str, Any] | None = None  # backtest the trained run too (not keyed)
 
 
 def parse(data: dict[str, Any]) -> ArenaSpec:
@@ -99,8 +103,9 @@ def parse(data: dict[str, Any]) -> ArenaSpec:
         export=coerce(data.get("export", False), bool, "export"),
         lengths=_lengths(data.get("lengths")),
         rank_by=coerce(data.get("rank_by"), str | None, "rank_by"),
+        backtest=_backtest(data.get("backtest")),
     )
-    if spec.rank_by is not None:
+    if spec.rank_by is not None or spec.backtest is not None:
         task_class(spec)  # a metric the task does not report is an error now, not after training
     if not spec.seeds or min(spec.seeds) < 0 or len(set(spec.seeds)) < len(spec.seeds):
         raise ConfigError(f"seeds={data.get('seeds')!r}: give a count >= 1 or a list of distinct seeds >= 0")
@@ -124,6 +129,22 @@ def _lengths(value: Any) -> list[int]:
     if any(n < 1 for n in lengths) or len(set(lengths)) < len(lengths):
         raise ConfigError(f"lengths={value!r}: give distinct lengths >= 1")
     return lengths
+
+
+def _backtest(value: Any) -> dict[str, Any] | None:
+    """backtest: a number of windows, or {windows, step, refit} (refit: none, every or K; see seqarena backtest)."""
+    if value is None or value is False:
+        return None
+    if not isinstance(value, dict):
+        value = {"windows": value}
+    unknown = [k for k in value if k not in ("windows", "step", "refit")]
+    if unknown:
+        raise ConfigError(f"backtest: unknown key(s) {unknown}; give windows, step and refit")
+    windows = coerce(value.get("windows", 5), int, "backtest.windows")
+    step = coerce(value.get("step"), int | None, "backtest.step")
+    if windows < 2 or (step is not None and step < 1):
+        raise ConfigError(f"backtest={value!r}: give windows >= 2 (a paired test needs two) and step >= 1")
+    return {"windows": windows, "step": step, "refit": str(value.get("refit", "none"))}
 
 
 def length_columns(spec: ArenaSpec) -> tuple[Any, ...]:
@@ -157,22 +178,39 @@ def board_columns(spec: ArenaSpec) -> tuple[Any, ...]:
     exports."""
     from seqarena.tasks.base import DEPLOY
 
-    return (*task_class(spec).columns, *length_columns(spec), *(DEPLOY if spec.export else ()))
+    return (*task_class(spec).columns, *length_columns(spec), *backtest_columns(spec),
+            *(DEPLOY if spec.export else ()))  # fmt: skip
+
+
+def backtest_columns(spec: ArenaSpec) -> tuple[Any, ...]:
+    """The backtest's pooled primary metric (and MSE) when the arena backtests."""
+    from seqarena.tasks.base import Column
+
+    if spec.backtest is None:
+        return ()
+    keys = dict.fromkeys([task_class(spec).metric.key, "mse"])
+    return tuple(Column(f"backtest {k.upper() if len(k) <= 4 else k}", f"backtest_{k}", 4, True) for k in keys)
 
 
 def task_class(spec: ArenaSpec) -> Any:
     """The arena's task class; with rank_by, a view of it whose primary metric is that one."""
     from seqarena.registry import DEFAULT_TASK, get_task
+    from seqarena.tasks.base import Task
 
     cls = get_task(str(spec.task.get("name", DEFAULT_TASK)))
-    if spec.rank_by is None or spec.rank_by == cls.metric.key:
-        return cls
-    metrics = {m.key: m for m in cls.quality}
-    if spec.rank_by not in metrics:
-        raise ConfigError(
-            f"rank_by={spec.rank_by!r}: task '{cls.name}' ranks by {', '.join([cls.metric.key, *metrics])}"
-        )
-    return type(cls.__name__, (cls,), {"metric": metrics[spec.rank_by], "__module__": cls.__module__})
+    view: dict[str, Any] = {}
+    if spec.backtest is not None:
+        if cls.backtest.__func__ is Task.backtest.__func__:
+            raise ConfigError(f"backtest: task '{cls.name}' has no rolling-origin evaluation (forecasting has)")
+        view["rank_prefix"] = "backtest_"  # rank by the backtest's pooled metric, test per window
+    if spec.rank_by is not None and spec.rank_by != cls.metric.key:
+        metrics = {m.key: m for m in cls.quality}
+        if spec.rank_by not in metrics:
+            raise ConfigError(
+                f"rank_by={spec.rank_by!r}: task '{cls.name}' ranks by {', '.join([cls.metric.key, *metrics])}"
+            )
+        view["metric"] = metrics[spec.rank_by]
+    return type(cls.__name__, (cls,), {**view, "__module__": cls.__module__}) if view else cls
 
 
 def _parameter_free(name: str) -> bool:
@@ -203,7 +241,8 @@ def expand(spec: ArenaSpec) -> list[RunPlan]:
             for seed in seeds:
                 raw = _run_config(spec, block, seed, point)
                 label = _label(block, names)
-                plan = RunPlan(run_key(raw), label, seed, point, raw, export=spec.export, lengths=list(spec.lengths))
+                plan = RunPlan(run_key(raw), label, seed, point, raw, export=spec.export, lengths=list(spec.lengths),
+                               backtest=spec.backtest)  # fmt: skip
                 plans.append(plan)
     return plans
 

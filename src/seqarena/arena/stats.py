@@ -1,6 +1,7 @@
-"""Leaderboard statistics: mean and 95% confidence interval across seeds (Student t), and Welch's t-test for
-whether the best entrant's margin over the runner-up is significant. Which metrics count, and which way is better,
-is the task's declaration (tasks/base.py)."""
+"""Leaderboard statistics: mean and 95% confidence interval across seeds (Student t), Welch's t-test for whether
+the best entrant's margin over the runner-up is significant across seeds, and a paired t-test across the windows
+of a backtest (the same origins for every entrant). Which metrics count, and which way is better, is the task's
+declaration (tasks/base.py)."""
 
 from __future__ import annotations
 
@@ -54,6 +55,11 @@ def _number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+def rank_key(task_cls: Any) -> str:
+    """The figure a leaderboard ranks by: the primary test metric, or its backtest pooled over the windows."""
+    return f"{getattr(task_cls, 'rank_prefix', 'test_')}{task_cls.metric.key}"
+
+
 def flatten(row: dict[str, Any], task_cls: Any) -> dict[str, Any]:
     """One run's numbers as a flat dict: test_/val_ quality metrics, references, run figures, profile figures."""
     result = row["result"]
@@ -67,17 +73,29 @@ def flatten(row: dict[str, Any], task_cls: Any) -> dict[str, Any]:
     flat |= {k: v for k, v in result["profile"].items() if _number(v)}
     metric = task_cls.metric.key
     flat |= {f"test_{metric}@{n}": m.get(metric) for n, m in (result.get("lengths") or {}).items()}
+    if result.get("backtest"):
+        flat |= {f"backtest_{k}": v for k, v in result["backtest"]["mean"].items()}
     return flat
+
+
+def window_values(row: dict[str, Any], task_cls: Any) -> list[float] | None:
+    """The primary metric of each backtest window (in the backtest's order: series, then origin), or None."""
+    backtest = (row.get("result") or {}).get("backtest")
+    if not backtest:
+        return None
+    return [w.get(task_cls.metric.key) for w in backtest["windows"]]
 
 
 def leaderboard(entries: list[dict[str, Any]], task_cls: Any) -> list[dict[str, Any]]:
     """entries: [{"label", "seed", "row"}] of one sweep point -> one line per label, best first on the task's
     primary test metric."""
     by_label: dict[str, list[dict[str, Any]]] = {}
+    windows: dict[str, list[list[float] | None]] = {}
     failed: dict[str, list[str]] = {}
     for e in entries:
         if e["row"]["status"] == "ok":
             by_label.setdefault(e["label"], []).append(flatten(e["row"], task_cls))
+            windows.setdefault(e["label"], []).append(window_values(e["row"], task_cls))
         else:
             failed.setdefault(e["label"], []).append(e["row"].get("error") or "failed")
     lines = []
@@ -89,8 +107,11 @@ def leaderboard(entries: list[dict[str, Any]], task_cls: Any) -> list[dict[str, 
                 line[key], line[f"{key}_ci"] = mean_ci(values)
                 line[f"{key}_lo"], line[f"{key}_hi"], line["interval"] = interval(values)
                 line[f"{key}_values"] = values
+        per_seed = [w for w in windows[label] if w is not None and all(_number(v) for v in w)]
+        if per_seed and len({len(w) for w in per_seed}) == 1:  # each window's metric, averaged over the seeds
+            line["window_values"] = [statistics.fmean(v) for v in zip(*per_seed, strict=True)]
         lines.append(line)
-    metric = f"test_{task_cls.metric.key}"
+    metric = rank_key(task_cls)
     sign = -1 if task_cls.metric.higher_is_better else 1
     lines.sort(key=lambda ln: sign * ln[metric] if _number(ln.get(metric)) else math.inf)
     for label, errors in failed.items():
@@ -108,3 +129,15 @@ def significance(a: list[float], b: list[float]) -> float | None:
     t = (statistics.fmean(a) - statistics.fmean(b)) / math.sqrt(va + vb)
     df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))  # Welch-Satterthwaite
     return 2 * t_cdf(-abs(t), df)
+
+
+def paired_significance(a: list[float], b: list[float]) -> float | None:
+    """Two-sided paired t-test p-value over matched windows (the same series and origins), or None without two
+    pairs; identical differences give 0 (all one way) or 1 (none)."""
+    if len(a) != len(b) or len(a) < 2:
+        return None
+    d = [x - y for x, y in zip(a, b, strict=True)]
+    if statistics.pstdev(d) == 0:
+        return 0.0 if d[0] != 0 else 1.0
+    t = statistics.fmean(d) / (statistics.stdev(d) / math.sqrt(len(d)))
+    return 2 * t_cdf(-abs(t), len(d) - 1)

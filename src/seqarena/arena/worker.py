@@ -48,6 +48,10 @@ def execute(plan: dict[str, Any], arena_dir: str, threads: int) -> dict[str, Any
             from seqarena.run import lengths_of, load
 
             result["lengths"] = {str(n): m for n, m in lengths_of(load(run_dir), plan["lengths"]).items()}
+        if plan.get("backtest"):
+            from seqarena.run import backtest
+
+            result["backtest"] = backtest(run_dir, **plan["backtest"], log=lambda _: None)
         return {**row, "status": "ok", "result": result}
     except Exception as exc:  # noqa: BLE001 - recorded, never fatal to the arena
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

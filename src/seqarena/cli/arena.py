@@ -42,6 +42,9 @@ def compare(
     rank_by: Annotated[
         str | None, typer.Option(help="rank by this test metric, e.g. crps (default: the task's)")
     ] = None,
+    backtest: Annotated[
+        int | None, typer.Option(help="forecasting: rank by a backtest of this many windows (paired test across them)")
+    ] = None,
 ) -> None:
     """Train many models on the same data at an equal budget; report quality and cost side by side.
     With no arguments: rnn, lstm, gru, transformer and baselines on the embedded co2 and synthetic series."""
@@ -52,7 +55,7 @@ def compare(
     from seqarena.comparison import compare as run_compare
     from seqarena.config import load_yaml, set_dotted
 
-    nothing_given = not any((config, task, data, models, budget, seeds, sweep, set_, lengths, rank_by))
+    nothing_given = not any((config, task, data, models, budget, seeds, sweep, set_, lengths, rank_by, backtest))
     raw = json.loads(json.dumps(DEFAULT_ARENA)) if nothing_given else (load_yaml(config) if config else {})
     raw.setdefault("task", {})
     if task:
@@ -71,6 +74,8 @@ def compare(
         raw["lengths"] = lengths
     if rank_by:
         raw["rank_by"] = rank_by
+    if backtest is not None:
+        raw["backtest"] = {**(raw.get("backtest") or {}), "windows": backtest}
     for item in budget or []:
         key, _, value = item.partition("=")
         raw.setdefault("budget", {})[key.strip()] = yaml.safe_load(value) if value else None

@@ -136,6 +136,9 @@ def predict(
         bool, typer.Option(help="forecast: a point model's conformal quantile columns (a probabilistic one has them)")
     ] = False,
     ids: Annotated[str | None, typer.Option(help="forecast, many series: only these ids (comma-separated)")] = None,
+    future: Annotated[
+        Path | None, typer.Option(help="forecast: a CSV/Parquet of the future-known columns over the horizon")
+    ] = None,
 ) -> None:
     """Predictions for new inputs, by the run's task. Forecasting: the horizon after the end of --input (of each
     series in a long table), in original units, with <column>-lo-80 / -hi-80 quantile columns from a probabilistic
@@ -149,6 +152,8 @@ def predict(
     options = {"intervals": True} if intervals else {}
     if ids:
         options["ids"] = [i.strip() for i in ids.split(",") if i.strip()]
+    if future is not None:
+        options["future"] = future
     result, what = run_predict(run_dir, input, **options)
     if str(output) == "-":
         result.to_csv(sys.stdout, index=False)

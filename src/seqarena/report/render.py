@@ -12,7 +12,7 @@ import jinja2
 
 from seqarena.arena.results import collect, write_leaderboards
 from seqarena.arena.spec import board_columns, task_class
-from seqarena.arena.stats import significance
+from seqarena.arena.stats import paired_significance, rank_key, significance
 from seqarena.config import coerce
 from seqarena.errors import ConfigError
 from seqarena.files import atomic_write_text
@@ -88,7 +88,9 @@ def table_rows(board: list[dict[str, Any]], task_cls: Any, extra: tuple[Any, ...
 
 def summary(board: list[dict[str, Any]], task_cls: Any) -> list[str]:
     """Plain-language winners on quality, speed, latency and size, with margins and significance."""
-    key, name, higher = f"test_{task_cls.metric.key}", task_cls.metric.name, task_cls.metric.higher_is_better
+    key, name, higher = rank_key(task_cls), task_cls.metric.name, task_cls.metric.higher_is_better
+    if key.startswith("backtest_"):
+        name = name.replace("test ", "backtest ")
     ok = [b for b in board if b.get("runs") and isinstance(b.get(key), float)]
     if not ok:
         return ["No run finished."]
@@ -97,12 +99,16 @@ def summary(board: list[dict[str, Any]], task_cls: Any) -> list[str]:
     if len(ok) > 1:
         second = ok[1]
         margin = 100 * abs(second[key] - best[key]) / max(abs(second[key]), 1e-12)
+        paired = paired_significance(best.get("window_values") or [], second.get("window_values") or [])
         p = significance(best[f"{key}_values"], second[f"{key}_values"])
-        verdict = (
-            "not testable for significance (that needs two or more seeds on each side)"
-            if p is None
-            else f"{'significant' if p < 0.05 else 'not significant'} across seeds (Welch p = {p:.3g})"
-        )
+        if paired is not None:
+            n = len(best["window_values"])
+            verdict = (f"{'significant' if paired < 0.05 else 'not significant'} across the {n} backtest windows "
+                       f"(paired t-test p = {paired:.3g})")  # fmt: skip
+        elif p is None:
+            verdict = "not testable for significance (that needs two or more seeds on each side)"
+        else:
+            verdict = f"{'significant' if p < 0.05 else 'not significant'} across seeds (Welch p = {p:.3g})"
         lines.append(
             f"Quality: {best['label']} has the {'highest' if higher else 'lowest'} {name} ({best[key]:.4f}), "
             f"{margin:.1f}% {'above' if higher else 'below'} "
@@ -172,7 +178,9 @@ def write_report(arena_dir: Path, url: str | None = None) -> Path:
     spec, points = collect(arena_dir, url)
     write_leaderboards(arena_dir, spec, points)
     task_cls = task_class(spec)
-    key, name, higher = f"test_{task_cls.metric.key}", task_cls.metric.name, task_cls.metric.higher_is_better
+    key, name, higher = rank_key(task_cls), task_cls.metric.name, task_cls.metric.higher_is_better
+    if key.startswith("backtest_"):
+        name = name.replace("test ", "backtest ")
     extra = board_columns(spec)[len(task_cls.columns) :]  # the deployable cost, when the arena exports
     colours = palette([b["label"] for p in points for b in p["board"]])  # one colour per model, every figure
     rendered = []

@@ -12,8 +12,8 @@ import torch
 from torch import nn
 
 from seqarena.config import RunConfig
+from seqarena.data import calendar, rolling
 from seqarena.data import registry as datasets
-from seqarena.data import rolling
 from seqarena.data.panel import Panel
 from seqarena.data.timeseries import fill_missing, infer_freq, resolve_gaps
 from seqarena.errors import ConfigError, DataError
@@ -21,13 +21,14 @@ from seqarena.ranges import at_least, opt
 from seqarena.registry import get_model, register_task
 from seqarena.sizing import solve_width
 from seqarena.splits import SPLITS
+from seqarena.tasks import forecast_covariates as cov
 from seqarena.tasks import forecast_dist as dist
 from seqarena.tasks.base import COST, LATENCY, Column, Metric, Requires, Task, refuse_unless_default
 from seqarena.tasks.forecast_data import combined, constant_columns, panel_gap_unit, prepare
 from seqarena.tasks.forecast_dist import check_quantiles
 from seqarena.tasks.forecast_metrics import Sums
 from seqarena.tasks.forecast_model import ForecastModel, make_model
-from seqarena.tasks.windows import check_split_option, split_bounds
+from seqarena.tasks.windows import Scaler, check_split_option, split_bounds
 
 QUANTILES = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)  # the 90%, 80% and 50% central intervals and the median
 
@@ -54,6 +55,9 @@ class ForecastConfig:
     eval_stride: int = opt(1, at_least(1))  # score every k-th validation/test window (1: all of them)
     split: list[float] | None = None  # train/val/test: three ratios (0.7, 0.1, 0.2) or row counts; None: the data's
     conformal: bool = True  # intervals calibrated on the validation split (point: conformal; others: CQR)
+    future_columns: list[str] = field(default_factory=list)  # columns known ahead: inputs, read over the horizon too
+    calendar: list[str] = field(default_factory=list)  # future-known sin/cos features of the time: hour, ... or auto
+    static_columns: list[str] = field(default_factory=list)  # long format: columns holding one value per series
 
 
 MSE = Metric("mse", "test MSE")
@@ -103,28 +107,43 @@ class ForecastTask(Task):
             tc = replace(tc, data=str(Path(tc.data).expanduser().resolve()))
         loaded, self.info, self.data_sha256 = datasets.load_panel(tc.data, tc.data_args, tc.time_column, tc.id_column)
         filled = [fill_missing(s, tc.fill or self.info.fill) for s in loaded.series]
-        self.panel = panel = Panel(loaded.ids, filled, loaded.source, loaded.id_column)
+        panel = Panel(loaded.ids, filled, loaded.source, loaded.id_column)
+        self.checksum = panel.checksum()  # of the data as given, before any derived column
+        panel, static = cov.split_static(panel, tc.static_columns, tc.data)  # static: (S, K) or None
+        self.panel = panel
         self.series = series = panel.series[0]
+        self.data_columns = list(series.columns)
         self.split = check_split_option(tc.split, panel.long) if tc.split is not None else self.info.split
         self.target = tc.target or (self.info.target if self.info.target in series.columns else series.columns[-1])
         if self.target not in series.columns:
             raise DataError(f"task.target '{self.target}' is not a column of {tc.data}; columns: {series.columns}")
-        self.in_columns = [self.target] if tc.features == "S" else list(series.columns)
-        self.out_columns = list(self.in_columns) if tc.features == "M" else [self.target]
-        self.checksum = panel.checksum()  # of the data as given, before any derived column
+        future = cov.check_future(tc.future_columns, series.columns, self.target, tc.data)
+        self.in_columns = [self.target, *future] if tc.features == "S" else list(series.columns)
+        self.out_columns = [c for c in self.in_columns if c not in future] if tc.features == "M" else [self.target]
         if tc.rolling_windows:  # sliding-window statistics of the target: more inputs, never outputs
             stats = check_rolling(tc.rolling_windows, tc.rolling_stats)
             derived = [rolling.derive(s, self.target, tc.rolling_windows, stats) for s in panel.series]
             self.panel = panel = Panel(panel.ids, derived, panel.source, panel.id_column)
             self.series = series = panel.series[0]
             self.in_columns += rolling.names(self.target, tc.rolling_windows, stats)
+        features = calendar.resolve(tc.calendar, series.time, tc.data)
+        if features:  # future-known by construction: inputs, and read over the horizon
+            self.panel = panel = Panel(panel.ids, [calendar.derive(s, features) for s in panel.series], panel.source,
+                                       panel.id_column)  # fmt: skip
+            self.series = series = panel.series[0]
+            self.in_columns += calendar.names(features)
+            tc = replace(tc, calendar=features)
+        self.future_columns = future + calendar.names(features)
+        self.static_scaler = None if static is None else Scaler.fit(static)  # across series
+        self.static = None if static is None else self.static_scaler.transform(static)  # (S, K)
         self.out_idx = [self.in_columns.index(c) for c in self.out_columns]
         self.n_rows = len(series.values)
         self.cfg = cfg = self.resolve(replace(cfg, task=tc))
         tc = cfg.task
         self.gap_unit = self._gap_unit(tc)
         self.parts = prepare(panel, self.in_columns, self.out_idx, self.split, tc.lookback, tc.horizon,
-                             self.gap_unit, tc.data, not self.info.quirk, tc.eval_stride)  # fmt: skip
+                             self.gap_unit, tc.data, not self.info.quirk, tc.eval_stride,
+                             [self.in_columns.index(c) for c in self.future_columns], self.static)  # fmt: skip
         self.bounds, self.scaler = self.parts[0].bounds, self.parts[0].scaler  # the (first) series'
         self.windows = combined(self.parts)
         constant = constant_columns(self.parts, self.in_columns)
@@ -177,6 +196,10 @@ class ForecastTask(Task):
         tc = replace(tc, gaps="on" if self._gap_unit(tc) else "off")
         model_cls = get_model(cfg.model.name)
         self.check_model(model_cls, cfg.model)
+        covariates = tc.future_columns or tc.calendar or tc.static_columns
+        if covariates and not model_cls.capabilities_of(cfg.model).trainable:
+            self.notes.append(f"note: '{model_cls.name}' forecasts from the past values alone; the future-known and "
+                              f"static covariates are for the trained models")  # fmt: skip
         tc = replace(tc, quantiles=check_quantiles(tc.quantiles, tc.distribution))
         if model_cls.kind == "forecaster":
             why = f"model '{model_cls.name}' maps the window to the forecast itself"
@@ -190,12 +213,16 @@ class ForecastTask(Task):
         return solve_width(replace(cfg, task=tc), self.build_model)
 
     def build_model(self, cfg: RunConfig) -> ForecastModel:
-        return make_model(cfg, len(self.in_columns), self.out_idx, self.info.period)
+        n_static = 0 if self.static is None else self.static.shape[1]
+        return make_model(cfg, len(self.in_columns), self.out_idx, self.info.period, len(self.future_columns),
+                          n_static)  # fmt: skip
 
     @classmethod
     def load_model(cls, cfg: RunConfig, artifacts: dict[str, Any]) -> ForecastModel:
         out_idx = [artifacts["in_columns"].index(c) for c in artifacts["out_columns"]]
-        return make_model(cfg, len(artifacts["in_columns"]), out_idx, artifacts["period"])
+        n_static = len((artifacts.get("static") or {}).get("columns", []))
+        return make_model(cfg, len(artifacts["in_columns"]), out_idx, artifacts["period"],
+                          len(artifacts.get("future_columns", [])), n_static)  # fmt: skip
 
     def values_checksum(self) -> str:
         return self.checksum
@@ -207,9 +234,9 @@ class ForecastTask(Task):
         return self.windows["train"].iterate(batch_size, generator)
 
     def loss(self, model: nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
-        x, y = batch
+        x, y, *future = batch  # future: the horizon's future-known values (B, H, F), when there are any
         tc = self.cfg.task
-        return dist.loss(model(x), y, tc.distribution, tc.quantiles)
+        return dist.loss(model(x, *future), y, tc.distribution, tc.quantiles)
 
     @torch.inference_mode()
     def calibrate(self, model: nn.Module, device: torch.device, batch_size: int = 256) -> None:
@@ -221,8 +248,8 @@ class ForecastTask(Task):
         was_training = model.training
         model.eval()
         scores = []
-        for x, y in self.windows["val"].iterate(batch_size):
-            out = model(x.to(device)).cpu()
+        for x, y, *future in self.windows["val"].iterate(batch_size):
+            out = model(x.to(device), *[f.to(device) for f in future]).cpu()
             if tc.distribution == "point":
                 scores.append((out - y).abs() / dist.window_scale(x, self.out_idx))  # (b, H, C_out)
             else:
@@ -258,8 +285,8 @@ class ForecastTask(Task):
         sums = []
         for part in self.parts:
             acc = Sums(tc.quantiles)
-            for x, y in part.windows[split].iterate(batch_size):
-                out = model(x.to(device)).cpu()
+            for x, y, *future in part.windows[split].iterate(batch_size):
+                out = model(x.to(device), *[f.to(device) for f in future]).cpu()
                 pred = dist.point(out, tc.distribution, tc.quantiles)  # (b, H, C_out)
                 last = x[:, -1:, self.out_idx]  # (b, 1, C_out): the trivial baseline, the last value repeated
                 acc.add(pred, y, last, part.norm, self.quantile_forecast(out, x))
@@ -289,7 +316,13 @@ class ForecastTask(Task):
             "splits": {s: {"rows": list(self.bounds[s]), "windows": len(self.windows[s])} for s in SPLITS},
             "conformal": None if self.conformal is None else self.conformal.tolist(),
             "rolling": {"windows": tc.rolling_windows, "stats": tc.rolling_stats} if tc.rolling_windows else None,
+            "future_columns": self.future_columns,
+            "calendar": tc.calendar,
         }
+        if self.static is not None:
+            raw = self.static_scaler.mean + self.static * self.static_scaler.std  # (S, K) back in data units
+            art["static"] = {"columns": tc.static_columns, "scaler": self.static_scaler.to_json(),
+                             "values": {p.sid: raw[i].tolist() for i, p in enumerate(self.parts)}}  # fmt: skip
         if self.panel.long:
             art["id_column"] = self.panel.id_column
             art["series"] = {p.sid: p.scaler.to_json() for p in self.parts}
@@ -319,8 +352,9 @@ class ForecastTask(Task):
 
         if model.is_forecaster and model.net.capabilities().family == "statistical":
             raise ConfigError(f"'{model.net.name}' fits each window with statsforecast; it has no ONNX graph")
-        if model.distribution != "point" or "series" in artifacts:
+        if model.distribution != "point" or "series" in artifacts or artifacts.get("future_columns"):
             what = "many series (one scaler each)" if "series" in artifacts else f"a {model.distribution} forecast"
+            what = "future-known covariates" if artifacts.get("future_columns") else what
             raise ConfigError(f"ONNX export takes a single-series point forecaster, not {what}; use seqarena predict")
         return export_graphs(model, artifacts)
 
@@ -331,11 +365,13 @@ class ForecastTask(Task):
         return backtest(run, windows, step, refit, log)
 
     @classmethod
-    def predict(cls, run: Any, inputs: Any, ids: list[str] | None = None, intervals: bool = False) -> tuple[Any, str]:
+    def predict(cls, run: Any, inputs: Any, ids: list[str] | None = None, intervals: bool = False,
+                future: Any = None) -> tuple[Any, str]:  # fmt: skip
         """The horizon after each series of `inputs`; quantile columns from a probabilistic model, and from a
-        point model's conformal intervals when `intervals`."""
+        point model's conformal intervals when `intervals`; `future`: the future-known columns over the horizon."""
         from seqarena.tasks.forecast_predict import predict_frame, read_inputs
 
         frame, source = read_inputs(inputs)
-        result = predict_frame(run.model, run.artifacts, run.config.task, frame, source, ids, intervals)
+        ahead = None if future is None else read_inputs(future)[0]
+        result = predict_frame(run.model, run.artifacts, run.config.task, frame, source, ids, intervals, ahead)
         return result, f"{len(result)} forecast steps of {', '.join(run.artifacts['out_columns'])}"

@@ -84,8 +84,8 @@ def _score(model: Any, task: Any, part: Any, origins: list[int]) -> list[dict[st
     lo = part.bounds["test"][0]
     time = task.panel.series[task.parts.index(part)].time
     for origin in origins:
-        x, y = part.windows["test"].at(torch.tensor([origin - tc.lookback - lo]))
-        out = model.eval()(x)
+        x, y, *future = part.windows["test"].at(torch.tensor([origin - tc.lookback - lo]))
+        out = model.eval()(x, *future)
         sums = Sums(tc.quantiles)
         pred = dist.point(out, tc.distribution, tc.quantiles)  # (1, H, C_out)
         sums.add(pred, y, x[:, -1:, task.out_idx], part.norm, task.quantile_forecast(out, x))
@@ -105,7 +105,8 @@ def _refit_and_score(run: LoadedRun, task: Any, group: list[int]) -> list[dict[s
     end = group[-1] + tc.horizon
     n_before = group[0]
     n_val = max(tc.horizon, n_before // 10)
-    frame = pd.DataFrame(series.values[:end], columns=series.columns)
+    keep = [series.columns.index(c) for c in task.data_columns]  # the data as given: the refit derives the rest
+    frame = pd.DataFrame(series.values[:end, keep], columns=task.data_columns)
     if series.time is not None:
         frame.insert(0, "date", series.time[:end])
     with tempfile.TemporaryDirectory(prefix="seqarena-backtest-") as tmp:

@@ -42,18 +42,19 @@ class PanelWindows:
     def __len__(self) -> int:
         return self.count
 
-    def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """(x, y) or, with future-known columns, (x, y, future) of the windows `idx`."""
         idx = torch.as_tensor(idx, dtype=torch.long)
         if len(self.parts) == 1:
             return self.parts[0].batch(idx)
         which = torch.searchsorted(self.offsets[1:], idx, right=True)  # (b,) the series of each window
-        xs, ys, where = [], [], []
+        pieces, where = [], []
         for s in which.unique().tolist():
             sel = (which == s).nonzero().squeeze(1)
-            x, y = self.parts[s].batch(idx[sel] - self.offsets[s])
-            xs.append(x), ys.append(y), where.append(sel)
+            pieces.append(self.parts[s].batch(idx[sel] - self.offsets[s]))
+            where.append(sel)
         order = torch.cat(where).argsort()  # back to the order asked for
-        return torch.cat(xs)[order], torch.cat(ys)[order]  # (b, L, C), (b, H, C_out)
+        return tuple(torch.cat(t)[order] for t in zip(*pieces, strict=True))  # (b, L, C), (b, H, C_out)[, (b, H, F)]
 
     def iterate(self, batch_size: int, generator: torch.Generator | None = None):
         order = torch.randperm(self.count, generator=generator) if generator is not None else torch.arange(self.count)
@@ -62,10 +63,12 @@ class PanelWindows:
 
 
 def prepare(panel: Panel, in_columns: list[str], out_idx: list[int], split: tuple, lookback: int, horizon: int,
-            gap_unit: float | None, name: str, check_order: bool, eval_stride: int = 1) -> list[Part]:  # fmt: skip
-    """Every series split, scaled on its own training rows and windowed; a series too short is a one-line error."""
+            gap_unit: float | None, name: str, check_order: bool, eval_stride: int = 1,
+            future_idx: list[int] | None = None, static: np.ndarray | None = None) -> list[Part]:  # fmt: skip
+    """Every series split, scaled on its own training rows and windowed; a series too short is a one-line error.
+    Static values (S, K), already scaled, ride along as K constant channels after the inputs (and the gap)."""
     parts = []
-    for sid, series in zip(panel.ids, panel.series, strict=True):
+    for i, (sid, series) in enumerate(zip(panel.ids, panel.series, strict=True)):
         where = name if sid is None else f"{name} series '{sid}'"
         values = series.values[:, [series.columns.index(c) for c in in_columns]]  # (N, C_in)
         bounds = split_bounds(len(values), split, lookback)
@@ -77,8 +80,11 @@ def prepare(panel: Panel, in_columns: list[str], out_idx: list[int], split: tupl
         scaled = torch.from_numpy(scaler.transform(values)).float()  # (N, C_in)
         if gap_unit:  # one more input channel: the time since the previous row, in median training gaps
             scaled = torch.cat([scaled, gap_channel(series.time, gap_unit)], dim=1)  # (N, C_in + 1)
-        windows = {s: Windows(scaled[lo:hi], lookback, horizon, out_idx, 1 if s == "train" else eval_stride)
-                   for s, (lo, hi) in bounds.items()}  # fmt: skip
+        if static is not None:
+            constant = torch.from_numpy(static[i]).float().expand(len(scaled), -1)  # (N, K)
+            scaled = torch.cat([scaled, constant], dim=1)  # (N, C_in [+ 1] + K)
+        windows = {s: Windows(scaled[lo:hi], lookback, horizon, out_idx, 1 if s == "train" else eval_stride,
+                              future_idx) for s, (lo, hi) in bounds.items()}  # fmt: skip
         diffs = np.abs(np.diff(train_rows[:, out_idx], axis=0))  # in-sample one-step naive errors
         mase = np.where(diffs.mean(0) > 1e-12, diffs.mean(0), 1.0) if len(diffs) else np.ones(len(out_idx))
         norm = {

@@ -18,11 +18,13 @@ PREDICTION_WINDOWS = 50
 def latencies(model: ForecastModel) -> dict[str, Any]:
     model.eval()
     spec = model.spec
-    channels = spec.channels + (1 if model.gaps else 0)
+    channels = spec.channels + (1 if model.gaps else 0) + model.n_static
+    n_future = 0 if model.future_head is None else model.future_head[0].in_features
     out: dict[str, Any] = {}
     for batch in (1, 64):
         x = torch.randn(batch, spec.lookback, channels)  # (B, L, C)
-        lat = timed(lambda x=x: model(x), 30)
+        future = [torch.randn(batch, spec.horizon, n_future)] if n_future else []  # (B, H, F)
+        lat = timed(lambda x=x, future=future: model(x, *future), 30)
         out[f"latency_b{batch}_ms"], out[f"latency_b{batch}_p95_ms"] = lat["median_ms"], lat["p95_ms"]
     stream = streaming_latency(model)
     out["stream_step_ms"] = None if stream is None else stream["median_ms"]
@@ -53,9 +55,9 @@ def first_predictions(model: ForecastModel, task: Any) -> dict[str, Any]:
     """The target channel over the first test windows: step-1 forecasts, and window 0's whole horizon."""
     windows = task.windows["test"]
     count = min(PREDICTION_WINDOWS, len(windows))
-    x, y = windows.batch(torch.arange(count))  # (n, L, C), (n, H, C_out)
+    x, y, *future = windows.batch(torch.arange(count))  # (n, L, C), (n, H, C_out)[, (n, H, F)]
     tc = task.cfg.task
-    out = model.eval()(x)
+    out = model.eval()(x, *future)
     pred = dist.point(out, tc.distribution, tc.quantiles)  # (n, H, C_out)
     c = len(task.out_columns) - 1 if task.target not in task.out_columns else task.out_columns.index(task.target)
     bands = {}

@@ -66,12 +66,15 @@ class Scaler:
 
 
 class Windows:
-    """All stride-1 windows of one split: x (L, C_in) followed by y (H, C_out)."""
+    """All stride-1 windows of one split: x (L, C_in) followed by y (H, C_out); with future-known columns, their
+    values over the horizon as a third tensor (H, F)."""
 
-    def __init__(self, rows: torch.Tensor, lookback: int, horizon: int, out_idx: list[int], stride: int = 1) -> None:
+    def __init__(self, rows: torch.Tensor, lookback: int, horizon: int, out_idx: list[int], stride: int = 1,
+                 future_idx: list[int] | None = None) -> None:  # fmt: skip
         self.rows = rows  # (N, C) scaled float32
         self.lookback, self.horizon, self.stride = lookback, horizon, stride
         self.out_idx = torch.tensor(out_idx)
+        self.future_idx = torch.tensor(future_idx) if future_idx else None
         self.all_out = out_idx == list(range(rows.shape[1]))  # features M: the target is every channel, no copy
         every = max(rows.shape[0] - lookback - horizon + 1, 0)
         self.count = -(-every // stride)  # windows starting every `stride` rows, the first at row 0
@@ -80,13 +83,15 @@ class Windows:
     def __len__(self) -> int:
         return self.count
 
-    def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, ...]:
         return self.at(idx * self.stride if self.stride > 1 else idx)
 
-    def at(self, starts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def at(self, starts: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """The windows whose first row is each of `starts` (rows of this split), whatever the stride."""
         win = self._view[starts].transpose(1, 2)  # (b, L + H, C)
         y = win[:, self.lookback :] if self.all_out else win[:, self.lookback :, self.out_idx]
+        if self.future_idx is not None:  # (b, L, C), (b, H, C_out), (b, H, F)
+            return win[:, : self.lookback], y, win[:, self.lookback :, self.future_idx]
         return win[:, : self.lookback], y  # (b, L, C), (b, H, C_out)
 
     def iterate(self, batch_size: int, generator: torch.Generator | None = None):
