@@ -13,14 +13,23 @@ from typing import Any
 import torch
 
 
-def timed(fn: Callable[[], Any], reps: int, warmup: int = 3) -> dict[str, float]:
+def timed(fn: Callable[[], Any], reps: int, warmup: int = 3, budget_s: float = 10.0) -> dict[str, float]:
+    """Median and p95 milliseconds of `fn` over `reps` calls after `warmup`; a slow `fn` (a statistical model
+    fitting 64 windows) stops early: warm-up after a quarter of `budget_s`, sampling after `budget_s` (one call at
+    least), so profiling never costs more than a few calls."""
+    began = time.perf_counter()
     for _ in range(warmup):
         fn()
-    samples = []
+        if time.perf_counter() - began > budget_s / 4:
+            break
+    samples: list[float] = []
+    began = time.perf_counter()
     for _ in range(reps):
         started = time.perf_counter()
         fn()
         samples.append((time.perf_counter() - started) * 1e3)
+        if time.perf_counter() - began > budget_s:
+            break
     samples.sort()
     return {"median_ms": statistics.median(samples), "p95_ms": samples[min(len(samples) - 1, int(0.95 * len(samples)))]}
 
