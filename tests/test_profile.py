@@ -1,0 +1,26 @@
+"""The latency loop: median and p95 of repeated calls, and a time budget that keeps a slow model's profile short."""
+
+from __future__ import annotations
+
+import time
+
+from seqarena.profile import timed
+
+
+def test_timed_reports_the_median_and_p95_of_its_calls() -> None:
+    calls = []
+    out = timed(lambda: calls.append(1), 20, warmup=2)
+    assert len(calls) == 22 and 0 <= out["median_ms"] <= out["p95_ms"]
+
+
+def test_a_slow_call_is_timed_a_few_times_within_the_budget() -> None:
+    calls = []
+
+    def slow() -> None:
+        calls.append(1)
+        time.sleep(0.05)
+
+    started = time.perf_counter()
+    out = timed(slow, 30, warmup=3, budget_s=0.12)
+    assert len(calls) <= 6, len(calls)  # warm-up stops after 0.03 s (one call), sampling after 0.12 s
+    assert time.perf_counter() - started < 1.0 and out["median_ms"] >= 45
