@@ -151,3 +151,19 @@ def test_the_cli_predicts_with_a_future_table(promo_runs: dict[str, seqarena.Run
     assert done.exit_code == 0, done.output
     expected = promo_runs["future"].predict(full.iloc[:-HORIZON], future=full.iloc[-HORIZON:][["ds", "promo"]])
     np.testing.assert_allclose(pd.read_csv(tmp_path / "out.csv")["y"], expected["y"], rtol=1e-5)
+
+
+def test_many_series_take_their_future_rows_by_id(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    frame = shops().assign(promo=lambda f: rng.normal(size=len(f)))
+    history = frame.groupby("unique_id").head(190)
+    ahead = frame.groupby("unique_id").tail(10).groupby("unique_id").head(HORIZON)[["unique_id", "ds", "promo"]]
+    run = seqarena.fit(history.drop(columns="size"), "linear", horizon=HORIZON, lookback=24, out=tmp_path / "run",
+                       features="MS", future_columns=["promo"], config=TRAIN, **QUIET)  # fmt: skip
+    forecast = run.predict(history.drop(columns="size"), future=ahead.iloc[::-1])  # any row order
+    assert forecast["unique_id"].tolist() == [f"shop{i}" for i in range(3) for _ in range(HORIZON)]
+    assert forecast["ds"].tolist() == ahead["ds"].tolist()
+    with pytest.raises(SeqarenaError, match="future table has no 'unique_id'"):
+        run.predict(history.drop(columns="size"), future=ahead.drop(columns="unique_id"))
+    with pytest.raises(SeqarenaError, match="has 0 future rows of 6"):
+        run.predict(history.drop(columns="size"), future=ahead[ahead.unique_id != "shop1"])

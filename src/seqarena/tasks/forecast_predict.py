@@ -64,9 +64,9 @@ def predict_frame(model: nn.Module, art: dict[str, Any], tc: Any, frame: pd.Data
         if sid is not None and sid not in art["series"]:
             raise DataError(f"{where} was not in the training data; the model scales each series by its training rows")
         scaler = Scaler.from_json(art["scaler"] if sid is None else art["series"][sid])
-        ahead = future if future is None or sid is None else future[future[id_col].astype(str) == sid]
         if future is not None and sid is not None and id_col not in future.columns:
             raise DataError(f"future covariates missing from the predict input: the future table has no '{id_col}'")
+        ahead = future if future is None or sid is None else future[future[id_col].astype(str) == sid]
         inputs = _Inputs(fill_missing(series, tc.fill), scaler, ahead, _static(art, sid))
         result = _one(model, art, tc, inputs, where, time_name, intervals)
         if sid is not None:
