@@ -33,14 +33,14 @@ class ForecastModel(nn.Module):
         self.n_static = n_static  # static channels ride at the end of x; a parameter-free baseline ignores them
         self.uses_covariates = cap.trainable  # last_value, seasonal_naive, statistical: the past values alone
         n_out = len(out_idx)
-        width = 32 if self.is_forecaster else net.cfg.d_model
+        hidden = 32 if self.is_forecaster else net.cfg.d_model  # the covariate projections' width
         self.future_head = None
         if n_future and self.uses_covariates:
-            self.future_head = nn.Sequential(nn.Linear(n_future, width), nn.GELU(), nn.Linear(width, n_out * outputs))
+            self.future_head = nn.Sequential(nn.Linear(n_future, hidden), nn.GELU(), nn.Linear(hidden, n_out * outputs))
             nn.init.zeros_(self.future_head[2].weight), nn.init.zeros_(self.future_head[2].bias)  # starts neutral
         self.static_proj = None
         if n_static and self.uses_covariates:
-            out = spec.horizon * n_out if self.is_forecaster else width  # forecasters: onto the forecast itself
+            out = spec.horizon * n_out if self.is_forecaster else hidden  # forecasters: onto the forecast itself
             self.static_proj = nn.Linear(n_static, out)
             nn.init.zeros_(self.static_proj.weight), nn.init.zeros_(self.static_proj.bias)
         if not self.is_forecaster:
