@@ -88,7 +88,7 @@ def window_values(row: dict[str, Any], task_cls: Any) -> list[float] | None:
 
 def leaderboard(entries: list[dict[str, Any]], task_cls: Any) -> list[dict[str, Any]]:
     """entries: [{"label", "seed", "row"}] of one sweep point -> one line per label, best first on the task's
-    primary test metric."""
+    primary test metric (its backtest, pooled over the windows, when the arena backtests: rank_key)."""
     by_label: dict[str, list[dict[str, Any]]] = {}
     windows: dict[str, list[list[float] | None]] = {}
     failed: dict[str, list[str]] = {}
