@@ -134,6 +134,7 @@ class ForecastTask(Task):
             self.in_columns += calendar.names(features)
             tc = replace(tc, calendar=features)
         self.future_columns = future + calendar.names(features)
+        self.static_raw = static  # (S, K) in data units, saved with the run
         self.static_scaler = None if static is None else Scaler.fit(static)  # across series
         self.static = None if static is None else self.static_scaler.transform(static)  # (S, K)
         self.out_idx = [self.in_columns.index(c) for c in self.out_columns]
@@ -320,9 +321,8 @@ class ForecastTask(Task):
             "calendar": tc.calendar,
         }
         if self.static is not None:
-            raw = self.static_scaler.mean + self.static * self.static_scaler.std  # (S, K) back in data units
-            art["static"] = {"columns": tc.static_columns, "scaler": self.static_scaler.to_json(),
-                             "values": {p.sid: raw[i].tolist() for i, p in enumerate(self.parts)}}  # fmt: skip
+            values = {p.sid: self.static_raw[i].tolist() for i, p in enumerate(self.parts)}  # data units
+            art["static"] = {"columns": tc.static_columns, "scaler": self.static_scaler.to_json(), "values": values}
         if self.panel.long:
             art["id_column"] = self.panel.id_column
             art["series"] = {p.sid: p.scaler.to_json() for p in self.parts}

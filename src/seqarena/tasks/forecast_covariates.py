@@ -12,7 +12,6 @@ import pandas as pd
 from seqarena.data.panel import Panel
 from seqarena.data.timeseries import Series
 from seqarena.errors import ConfigError, DataError
-from seqarena.tasks.windows import Scaler
 
 
 def check_future(future: list[str], columns: list[str], target: str, name: str) -> list[str]:
@@ -49,11 +48,6 @@ def split_static(panel: Panel, static: list[str], name: str) -> tuple[Panel, np.
         rows.append(np.nanmax(values, 0))
         series.append(Series(s.values[:, keep], [s.columns[i] for i in keep], s.time, s.source))
     return Panel(panel.ids, series, panel.source, panel.id_column), np.stack(rows)  # (S, K)
-
-
-def static_scaler(values: np.ndarray) -> Scaler:
-    """Static columns are z-scored across the series (each series is one sample)."""
-    return Scaler.fit(values)
 
 
 def future_block(frame: pd.DataFrame | None, columns: list[str], horizon: int, last_time: Any, time_name: str | None,
