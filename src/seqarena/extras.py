@@ -15,6 +15,8 @@ EXTRAS = {
     "ray": "the Ray executor",
     "stats": "the statistical forecasting baselines (statsforecast)",
     "track": "TensorBoard and MLflow loggers",
+    "tune": "hyper-parameter search (Optuna)",
+    "postgres": "a PostgreSQL store (psycopg)",
 }
 
 

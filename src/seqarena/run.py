@@ -31,7 +31,7 @@ from seqarena.models.base import count_params
 from seqarena.registry import get_model, get_task
 from seqarena.sizing import has_width
 from seqarena.splits import check_split
-from seqarena.training import checkpoint
+from seqarena.training import checkpoint, distributed
 from seqarena.training.defaults import adapt, keep_resolved
 from seqarena.training.loggers import tracking
 from seqarena.training.loop import fit, short_training_note
@@ -154,17 +154,28 @@ def train(
     resume: bool = False,
     allow_change: list[str] | None = None,
     log: Callable[[str], None] = logs.info,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
 ) -> RunResult:
     """Train one model on one task; validate everything first, then write the run directory. A resumed run must
     have the same settings, except those named in `allow_change` (e.g. a lower "train.lr" after a divergence),
-    which run.json records."""
+    which run.json records. `on_epoch` gets every epoch's record after the trackers (a tuner's pruning hook)."""
     given = parse(config, overrides)
     out = Path(out)
-    check_out(out, resume)
+    device = resolve_device(given.train.device)
+    world = distributed.from_env(device.type)  # torchrun: this rank; else the single process
+    if world.main:
+        check_out(out, resume)
+    else:
+        log = lambda _: None  # noqa: E731 - rank 0 speaks and writes for the run
     target = given.model.params if has_width(given.model) else None
     if given.train.threads or given.train.deterministic:
         torch.set_num_threads(given.train.threads or 1)  # float sums depend on how many threads share them
-    device = resolve_device(given.train.device)
+    elif world.active:
+        torch.set_num_threads(max(1, distributed.cores() // world.size))  # the ranks share this machine's cores
+    if world.active and given.train.max_seconds is not None:
+        raise SeqarenaError("train.max_seconds cannot be honoured across torchrun ranks (each would stop at its own "
+                            "step); give train.max_epochs or train.max_steps")  # fmt: skip
+    device = distributed.device_for(device, world)
     precision = resolve_precision(given.train.precision, device)
     check_options(given.train)
     task_cls = get_task(given.task.name)
@@ -178,9 +189,15 @@ def train(
         log(note)
     torch.manual_seed(cfg.train.seed)
     model = task.build_model(cfg).to(device)
-    changes = _prepare_dir(out, cfg, resume, allow_change or [])
+    changes = _prepare_dir(out, cfg, resume, allow_change or []) if world.main else []
     created = changes is None
-    with _determinism(cfg.train.deterministic), RunLock(out):  # a refused second process leaves the run alone
+    lock = RunLock(out) if world.main else contextlib.nullcontext()  # a refused second process leaves the run alone
+    with _determinism(cfg.train.deterministic), lock:
+        if not world.main:  # another rank: train its share, write nothing
+            state = {"history": []}
+            if count_params(model) > 0:
+                state = fit(task, model, cfg.train, out, device, precision[0], cfg.eval.batch_size, log, world=world)
+            return RunResult(out, cfg, {}, state["history"], count_params(model), {}, task, model.eval())
         try:
             dump_yaml(cfg, out / "config.yaml")
             env = environment(torch.get_num_threads(), device, precision)
@@ -191,6 +208,7 @@ def train(
                 "data": {"name": cfg.task.data, "sha256": task.data_sha256, "values_sha256": task.values_checksum()},
                 "environment": env,
                 "changes": changes or [],  # settings changed on --resume with --allow-change
+                "distributed": distributed.describe(world),  # torchrun ranks and backend (None: one process)
             }
             write_json(out / "run.json", info)
             if chosen:
@@ -206,7 +224,7 @@ def train(
             with tracking(cfg.train.loggers, to_dict(cfg), out) as trackers:
                 if count_params(model) > 0:  # parameter-free baselines have nothing to train
                     state = fit(task, model, cfg.train, out, device, precision[0], cfg.eval.batch_size, log,
-                                trackers.epoch)  # fmt: skip
+                                _chain(trackers.epoch, on_epoch), world)  # fmt: skip
                 save_model(model, str(out / "model.safetensors"))
                 readable(out / "model.safetensors")
                 task.calibrate(model, device)  # e.g. conformal intervals from the validation errors
@@ -232,6 +250,15 @@ def train(
     for flag in flags:
         log(f"warning: {flag}")
     return RunResult(out, cfg, results, state["history"], info["params"], timing, task, model.eval(), flags)
+
+
+def _chain(*hooks: Callable[[dict[str, Any]], None] | None) -> Callable[[dict[str, Any]], None]:
+    def call(record: dict[str, Any]) -> None:
+        for hook in hooks:
+            if hook is not None:
+                hook(record)
+
+    return call
 
 
 def check_weights(model: nn.Module, path: Path) -> None:

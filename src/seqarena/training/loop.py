@@ -17,6 +17,7 @@ from torch import nn
 from seqarena.config import TrainConfig
 from seqarena.errors import SeqarenaError
 from seqarena.files import atomic_write_text, dumps
+from seqarena.training import distributed
 from seqarena.training.checkpoint import load_checkpoint, save_checkpoint
 from seqarena.training.optim import build_optimizer, lr_factor, set_lr
 from seqarena.training.precision import autocast_context
@@ -58,9 +59,11 @@ def fit(
     eval_batch: int,
     log: Callable[[str], None],
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    world: distributed.World = distributed.SINGLE,
 ) -> dict[str, Any]:
     """Train `model` in place; return the final train state (history, best epoch, timings). `on_epoch` gets each
-    epoch's record (the experiment trackers)."""
+    epoch's record (the experiment trackers). Under torchrun (`world`) each rank trains on its share of every batch
+    and rank 0 alone writes (training/distributed.py)."""
     optimizer = build_optimizer(model, cfg)
     steps_per_epoch = math.ceil(task.n_train() / cfg.batch_size)
     total_steps = min(cfg.max_steps or 1 << 62, steps_per_epoch * cfg.max_epochs)
@@ -82,7 +85,7 @@ def fit(
     if restored is not None:
         state, best = restored
         log(f"resumed from the checkpoint after epoch {state['epoch']} (step {state['step']})")
-    bar = _Progress(cfg.progress and sys.stdout.isatty(), steps_per_epoch)
+    bar = _Progress(cfg.progress and sys.stdout.isatty() and world.main, steps_per_epoch)
     validates = task.validates
     while state["epoch"] < cfg.max_epochs and not state["stopped"] and state["step"] < total_steps:
         epoch = state["epoch"]
@@ -92,19 +95,22 @@ def fit(
         started, loss_sum, seen, lr = time.perf_counter(), torch.zeros((), dtype=torch.float64), 0, cfg.lr
         bar.start(epoch + 1, cfg.max_epochs)
         for batch in task.train_batches(cfg.batch_size, generator):
-            batch = _to_device(batch, device)
+            batch, weight = distributed.shard(_to_device(batch, device), world)
+            n = len(batch[0])
             factor = lr_factor(
                 cfg, state["step"], epoch, total_steps, state["plateau_factor"], _time_used(cfg, state, started)
             )
             lr = set_lr(optimizer, cfg.lr, factor)
-            with autocast_context(device, precision):
-                loss = task.loss(model, batch)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loss = torch.zeros(())
+            if n:  # a rank whose share of a short last batch is empty sends zero gradients
+                with autocast_context(device, precision):
+                    loss = task.loss(model, batch)
+                (loss * weight if world.active else loss).backward()
+            distributed.average_gradients(model, world)
             if cfg.clip_norm:
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_norm)
             optimizer.step()
-            n = len(batch[0])
             loss_sum += loss.detach().double().cpu() * n
             seen += n
             state["step"] += 1
@@ -112,7 +118,8 @@ def fit(
             if state["step"] >= total_steps or _out_of_time(cfg, state, started):
                 break
         seconds = time.perf_counter() - started
-        train_loss = float(loss_sum) / max(seen, 1)
+        total, seen = distributed.all_sum([float(loss_sum), float(seen)], world)
+        train_loss, seen = total / max(seen, 1), int(seen)
         if not math.isfinite(train_loss):
             again = (
                 f"; or continue from the checkpoint of epoch {epoch} with a lower rate: --resume --allow-change "
@@ -142,6 +149,8 @@ def fit(
         state["history"].append(record)
         state["epoch"] = epoch + 1
         bar.stop()
+        if not world.main:
+            continue
         log(_epoch_line(record, cfg.max_epochs))
         save_checkpoint(run_dir / "checkpoint", model, optimizer, best, state)
         _write_metrics(run_dir / "metrics.jsonl", state["history"])
