@@ -28,6 +28,9 @@ def train(
     allow_change: Annotated[
         list[str] | None, typer.Option(help="with --resume: a setting that may differ, e.g. train.lr (repeatable)")
     ] = None,
+    nproc: Annotated[
+        int, typer.Option(help="data-parallel processes on this machine (torchrun; gloo on CPU, NCCL on CUDA)")
+    ] = 1,
 ) -> None:
     """Train one model on one task. With no arguments: an LSTM on the embedded co2 series (no download)."""
     from seqarena.run import train as run_train
@@ -40,9 +43,26 @@ def train(
         out = default_out(raw, assignments)
     if allow_change and not resume:
         raise SeqarenaError("--allow-change applies to --resume")
+    if nproc != 1:
+        raise typer.Exit(_torchrun(nproc, config, out, assignments, resume, allow_change or []))
     result = run_train(raw, out, overrides=assignments, resume=resume, allow_change=allow_change, log=log)
+    if not result.results:  # a torchrun rank other than 0: rank 0 reports
+        return
     test = {k: v for k, v in rounded(result.results["test"]).items() if not isinstance(v, (dict, list))}
     print(dumps({"run_dir": str(result.run_dir), "test": test}, indent=2))
+
+
+def _torchrun(nproc: int, config: Path | None, out: Path, sets: list[str], resume: bool, allow: list[str]) -> int:
+    """`seqarena train --nproc N`: the same command under torchrun on this machine; its exit status."""
+    import subprocess
+
+    if nproc < 1:
+        raise SeqarenaError(f"--nproc {nproc}: give the number of processes, at least 1")
+    args = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", "-m",
+            "seqarena", "train", *([str(config)] if config else []), "--out", str(out)]  # fmt: skip
+    args += [f"--set={a}" for a in sets] + (["--resume"] if resume else []) + [f"--allow-change={k}" for k in allow]
+    log(f"torchrun: {nproc} processes, rank 0 writes {out}")
+    return subprocess.run(args, check=False).returncode
 
 
 @app.command()
