@@ -6,7 +6,7 @@ WHEELS := $(wildcard /opt/wheels)
 PIP_FLAGS := -q $(if $(WHEELS),--find-links $(WHEELS),)
 DATA ?= $(abspath ../shared/data)
 
-.PHONY: demo test test-all lint browser clean
+.PHONY: demo test test-all lint browser postgres clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,11 +20,16 @@ demo: $(VENV)/.installed  ## the main job: the default arena on embedded data (n
 browser:  ## Debian's chromium, for the test that renders the arena report in a real browser
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
-test: $(VENV)/.installed browser  ## the fast tier (what CI runs)
-	SEQARENA_DATA_DIR=$(DATA) $(BIN)/python -m pytest -m "not slow" -q
+postgres:  ## Debian's PostgreSQL server, for the tests that share a results store or an Optuna study
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null || \
+	  { apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; }
 
-test-all: $(VENV)/.installed browser  ## everything, the slow training tests too
-	SEQARENA_DATA_DIR=$(DATA) $(BIN)/python -m pytest -q
+JOBS ?= 2
+test: $(VENV)/.installed browser postgres  ## the fast tier (what CI runs), one test file per core
+	SEQARENA_DATA_DIR=$(DATA) $(BIN)/python -m pytest -m "not slow" -q -n $(JOBS) --dist loadfile
+
+test-all: $(VENV)/.installed browser postgres  ## everything, the slow training tests too
+	SEQARENA_DATA_DIR=$(DATA) $(BIN)/python -m pytest -q -n $(JOBS) --dist loadfile
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check src tests benchmarks

@@ -31,7 +31,12 @@ def collect(arena_dir: Path, url: str | None = None) -> tuple[arena_spec.ArenaSp
     task_cls = arena_spec.task_class(spec)
     rows = Store(store_url(arena_dir, url)).rows()
     points: dict[str, dict[str, Any]] = {}
-    for plan in arena_spec.expand(spec):
+    plans = arena_spec.expand(spec)
+    if spec.budget.get("tune"):
+        from seqarena.arena import tuning
+
+        tuning.apply(plans, tuning.load_chosen(arena_dir))
+    for plan in plans:
         if plan.key in rows:
             name = json.dumps(plan.point, default=str)
             point = points.setdefault(name, {"point": plan.point, "entries": []})

@@ -15,9 +15,10 @@ import yaml
 
 from seqarena import logs
 from seqarena.arena import spec as arena_spec
+from seqarena.arena import tuning
 from seqarena.arena.executors import executor
 from seqarena.arena.results import store_url
-from seqarena.arena.store import Store
+from seqarena.arena.store import Store, owner
 from seqarena.errors import SeqarenaError
 from seqarena.files import atomic_write_text, check_output_dir
 
@@ -65,6 +66,11 @@ def run_arena(
     """Train every plan of the arena that the store lacks; return the arena directory."""
     check_output_dir(out, "--out", may_exist="arena.yaml")  # a new arena, or more runs for this one
     plans = arena_spec.expand(spec)
+    if spec.budget.get("tune"):  # every entrant's study first; its runs then train on what it chose
+        resolve_plans(plans)  # bad data or options fail before any trial
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / "arena.yaml", yaml.safe_dump(asdict(spec), sort_keys=False))
+        tuning.apply(plans, tuning.tune_entrants(spec, plans, out, log))
     store = Store(store_url(out, url)) if url or (out / "results.db").is_file() else None  # nothing new on disk yet
     statuses = store.statuses() if store is not None else {}
     unique: dict[str, arena_spec.RunPlan] = {}
@@ -83,13 +89,31 @@ def run_arena(
     )
     run = executor(executor_name, address, spec.workers)
     headline = [c for c in arena_spec.task_class(spec).columns if c.key.startswith("test_")][:2]
-    started = time.perf_counter()
+    started, who, i = time.perf_counter(), owner(), 0
     with _Progress(len(todo)) as advance:
-        for i, row in enumerate(run([asdict(p) for p in todo], str(out)), start=1):
-            store.put(row)
-            advance()
-            log(_run_line(i, len(todo), row, headline, time.perf_counter() - started))
+        while todo:
+            for row in run([asdict(p) for p in todo], str(out), lambda p: store.claim(p["key"], who)):
+                store.put(row)
+                store.release(row["key"], who)
+                i += 1
+                advance()
+                log(_run_line(i, len(todo), row, headline, time.perf_counter() - started))
+            todo = _wait_for_others(store, todo, who, log)
     return out
+
+
+def _wait_for_others(store: Store, todo: list[arena_spec.RunPlan], who: str, log: Callable[[str], None]) -> list:
+    """Runs of this arena that other processes sharing the store are training: wait until they land; return
+    those that never did (their process died), to run here."""
+    keys = [p.key for p in todo]
+    told = False
+    while held := store.claimed_elsewhere(keys, who):
+        if not told:
+            log(f"waiting for {len(held)} run(s) that other processes sharing the store are training")
+            told = True
+        time.sleep(2)
+    statuses = store.statuses()
+    return [p for p in todo if p.key not in statuses]
 
 
 def _run_line(i: int, n: int, row: dict[str, Any], columns: list[Any], elapsed: float) -> str:

@@ -3,7 +3,7 @@
 ```yaml
 task: {data: ETTh1, lookback: 96, horizon: 96}
 models: [{name: rnn}, {name: lstm}, {name: transformer, num_heads: 4}]
-budget: {params: 200k, epochs: 10}          # and/or seconds: 120
+budget: {params: 200k, epochs: 10}          # and/or seconds: 120; tune: {trials: 10} tunes every entrant first
 seeds: 3                                     # or a list: [0, 1, 2]
 sweep: {task.lookback: [48, 96, 336]}        # any config field
 lengths: [512, 1024]                         # also score each run at these lengths (length extrapolation)
@@ -70,6 +70,7 @@ class RunPlan:
     export: bool = False  # profile the deployable cost too (not part of the key: the trained run is the same)
     lengths: list[int] = field(default_factory=list)  # evaluate the trained run at these lengths too (not keyed)
     backtest: dict[str, Any] | None = None  # backtest the trained run too (not keyed)
+    tuning: dict[str, Any] | None = None  # a tuned arena: what this entrant's study chose (arena/tuning.py)
 
 
 def parse(data: dict[str, Any]) -> ArenaSpec:
@@ -84,8 +85,12 @@ def parse(data: dict[str, Any]) -> ArenaSpec:
     models = [m if isinstance(m, dict) else {"name": str(m)} for m in models]
     budget = dict(data.get("budget") or {})
     for key in budget:
-        if key not in ("params", "epochs", "seconds"):
-            raise ConfigError(f"unknown budget '{key}' (budgets: params, epochs, seconds)")
+        if key not in ("params", "epochs", "seconds", "tune"):
+            raise ConfigError(f"unknown budget '{key}' (budgets: params, epochs, seconds, tune)")
+    if "tune" in budget:
+        from seqarena.arena.tuning import parse as parse_tune
+
+        budget["tune"] = parse_tune(budget["tune"])
     sweep = data.get("sweep") or {}
     for axis, values in sweep.items():
         if not isinstance(values, list) or not values:

@@ -4,6 +4,8 @@ directory by default (embedded, no server); any SQLAlchemy URL (e.g. PostgreSQL)
 from __future__ import annotations
 
 import json
+import os
+import socket
 import time
 from typing import Any
 
@@ -26,6 +28,32 @@ RUNS = sa.Table(
     sa.Column("result", sa.Text),  # JSON: metrics, profile, history
     sa.Column("finished_at", sa.Float, nullable=False),
 )
+
+CLAIMS = sa.Table(  # which process trains a run now, so processes sharing a store (PostgreSQL) split the work
+    "claims",
+    _META,
+    sa.Column("key", sa.String(32), primary_key=True),
+    sa.Column("owner", sa.String(200), nullable=False),  # host:pid
+    sa.Column("claimed_at", sa.Float, nullable=False),
+)
+STALE_SECONDS = 24 * 3600  # a claim from another machine that old is taken over (its process is presumed dead)
+
+
+def owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _alive(claim_owner: str, now: float, claimed_at: float) -> bool:
+    host, _, pid = claim_owner.rpartition(":")
+    if host == socket.gethostname() and pid.isdigit():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    return now - claimed_at < STALE_SECONDS
 
 
 class Store:
@@ -64,6 +92,37 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(sa.delete(RUNS).where(RUNS.c.key == row["key"]))
             conn.execute(sa.insert(RUNS).values(**values))
+
+    def claim(self, key: str, who: str) -> bool:
+        """Take the run `key` for process `who`; False when another live process holds it (or it is finished)."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            if conn.execute(sa.select(RUNS.c.status).where(RUNS.c.key == key)).scalar() == "ok":
+                return False
+            held = conn.execute(sa.select(CLAIMS).where(CLAIMS.c.key == key)).first()
+            if held is not None and held.owner != who and _alive(held.owner, now, held.claimed_at):
+                return False
+            if held is not None:
+                conn.execute(sa.delete(CLAIMS).where(CLAIMS.c.key == key, CLAIMS.c.owner == held.owner))
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(sa.insert(CLAIMS).values(key=key, owner=who, claimed_at=now))
+        except sa.exc.IntegrityError:  # another process inserted its claim between our read and write
+            return False
+        return True
+
+    def release(self, key: str, who: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(CLAIMS).where(CLAIMS.c.key == key, CLAIMS.c.owner == who))
+
+    def claimed_elsewhere(self, keys: list[str], who: str) -> list[str]:
+        """Of `keys` not yet in the store, those a live other process holds."""
+        now = time.time()
+        with self.engine.connect() as conn:
+            done = {r.key for r in conn.execute(sa.select(RUNS.c.key))}
+            held = list(conn.execute(sa.select(CLAIMS)))
+        return [c.key for c in held if c.key in keys and c.key not in done and c.owner != who
+                and _alive(c.owner, now, c.claimed_at)]  # fmt: skip
 
     def rows(self) -> dict[str, dict[str, Any]]:
         with self.engine.connect() as conn:

@@ -37,6 +37,7 @@ def execute(plan: dict[str, Any], arena_dir: str, threads: int) -> dict[str, Any
             shutil.rmtree(run_dir)  # finished but never recorded: train again, results must come from this row
         result = _train_and_profile(plan["resolved"] or plan["raw"], run_dir, resume)
         result["params_target"] = plan["raw"]["model"].get("params")
+        result["tuning"] = plan.get("tuning")  # a tuned arena: the study's choice for this entrant
         result["wall_seconds"] = time.perf_counter() - started
         result["profile"]["rss_idle_mb"] = idle_mb
         result["profile"]["rss_over_idle_mb"] = result["profile"]["peak_rss_mb"] - idle_mb

@@ -10,6 +10,7 @@ from typing import Any
 
 import jinja2
 
+from seqarena.arena import tuning
 from seqarena.arena.results import collect, write_leaderboards
 from seqarena.arena.spec import board_columns, task_class
 from seqarena.arena.stats import paired_significance, rank_key, significance
@@ -61,6 +62,9 @@ def _budget_words(budget: dict[str, Any]) -> str:
     words = {"params": "{:,} parameters", "epochs": "{} epochs", "seconds": "{:g} s of training"}
     parts = []
     for key, value in budget.items():
+        if key == "tune" and isinstance(value, dict):
+            parts.append(f"tuned first with {value['trials']} trials each")
+            continue
         try:
             number = coerce(value, float if key == "seconds" else int, f"budget.{key}")
             parts.append(words[key].format(number))
@@ -200,7 +204,9 @@ def write_report(arena_dir: Path, url: str | None = None) -> Path:
         rendered.append(
             {
                 "name": _point_name(p["point"]),
-                "summary": summary(board, task_cls) + flagged(entries),
+                "summary": summary(board, task_cls)
+                + flagged(entries)
+                + tuning.lines(entries, spec.budget.get("tune") or {}),
                 "rows": table_rows(board, task_cls, extra),
                 "failures": failures,
                 "figures": [f for f in figures if f],
