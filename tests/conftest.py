@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,17 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SEQARENA_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+@pytest.fixture(autouse=True)
+def _quiet_logger_after() -> Iterator[None]:
+    """A test that runs the command in-process (`seqarena.cli.main` turns progress messages on, bound to that test's
+    captured stderr) leaves the logger quiet again for the next test in its worker."""
+    yield
+    from seqarena import logs
+
+    logs.verbose(False)
+    logs.LOGGER.setLevel(logging.NOTSET)
 
 
 @pytest.fixture

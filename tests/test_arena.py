@@ -168,6 +168,7 @@ def yaml_load(path: Path) -> dict:
     return yaml.safe_load(path.read_text())
 
 
+@pytest.mark.slow  # a local Ray instance takes minutes to start on a busy 2-core machine
 def test_ray_executor_on_a_local_instance_yields_the_same_rows(arena: Path, tmp_path: Path) -> None:
     import ray  # noqa: F401 - in the dev extra, so `make test` always has it
 
@@ -194,3 +195,13 @@ def test_summary_names_no_speed_winner_within_timing_noise() -> None:
     assert "all within 5%" in close and "faster than" not in close
     apart = " ".join(summary([entry("lstm", 2.2), entry("gru", 11.3)], get_task("forecast")))
     assert "lstm trains fastest" in apart and "5.1x faster than gru" in apart
+
+
+def test_run_keys_hash_the_values_that_differ_from_their_defaults() -> None:
+    from seqarena.arena.spec import run_key
+
+    base = {"model": {"name": "lstm"}, "task": {"data": "co2"}}
+    assert run_key(base) == run_key({**base, "model": {"name": "lstm", "dropout": 0.0}})  # spelled-out default
+    assert run_key(base) != run_key({**base, "model": {"name": "gru"}})
+    assert run_key(base) != run_key({**base, "train": {"seed": 1}})
+    assert run_key(base) != run_key({**base, "task": {"data": "co2", "lookback": 48}})

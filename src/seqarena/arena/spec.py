@@ -39,6 +39,7 @@ KEYS = (
     "rank_by",
     "backtest",
 )
+TUNE_KEYS = ("trials", "epochs", "seconds", "pruner")  # budget.tune: an equal Optuna search per entrant first
 
 
 @dataclass(kw_only=True)
@@ -88,9 +89,7 @@ def parse(data: dict[str, Any]) -> ArenaSpec:
         if key not in ("params", "epochs", "seconds", "tune"):
             raise ConfigError(f"unknown budget '{key}' (budgets: params, epochs, seconds, tune)")
     if "tune" in budget:
-        from seqarena.arena.tuning import parse as parse_tune
-
-        budget["tune"] = parse_tune(budget["tune"])
+        budget["tune"] = _tune_budget(budget["tune"])
     sweep = data.get("sweep") or {}
     for axis, values in sweep.items():
         if not isinstance(values, list) or not values:
@@ -121,6 +120,25 @@ def parse(data: dict[str, Any]) -> ArenaSpec:
         if value is not None and coerce(value, float, f"budget.{key}") not in valid:
             raise ConfigError(f"budget.{key}={value!r} is out of range: it must be {valid}")
     return spec
+
+
+def _tune_budget(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        value = {"trials": value}
+    unknown = [k for k in value if k not in TUNE_KEYS]
+    if unknown:
+        raise ConfigError(f"budget.tune: unknown key(s) {unknown} (keys: {', '.join(TUNE_KEYS)})")
+    out = {
+        "trials": coerce(value.get("trials", 10), int, "budget.tune.trials"),
+        "epochs": coerce(value.get("epochs"), int | None, "budget.tune.epochs"),
+        "seconds": coerce(value.get("seconds"), float | None, "budget.tune.seconds"),
+        "pruner": str(value.get("pruner", "median")),
+    }
+    if out["trials"] < 1 or (out["epochs"] is not None and out["epochs"] < 1) or (out["seconds"] or 1) <= 0:
+        raise ConfigError(f"budget.tune={value!r}: give trials >= 1, epochs >= 1, seconds > 0")
+    return out
 
 
 def _lengths(value: Any) -> list[int]:
@@ -165,7 +183,17 @@ def load(path: str) -> ArenaSpec:
 
 
 def run_key(raw: dict[str, Any]) -> str:
-    resolved = to_dict(build(json.loads(json.dumps(raw))))
+    """The hash of the run config as built, over the values that differ from their defaults (so an option added
+    to seqarena later, at its default, leaves every stored run's key as it was)."""
+    cfg = build(json.loads(json.dumps(raw)))
+    resolved = to_dict(cfg)
+    for section in ("task", "model", "train", "eval"):
+        try:
+            default = to_dict(type(getattr(cfg, section))())
+        except TypeError:  # a config with a required field: hash it whole
+            continue
+        resolved[section] = {k: v for k, v in resolved[section].items() if k not in default or default[k] != v}
+        resolved[section]["name"] = getattr(getattr(cfg, section), "name", None)
     return hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

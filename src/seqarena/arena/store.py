@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from seqarena.errors import SeqarenaError
 from seqarena.files import dumps
+from seqarena.shared_db import opened
 
 _META = sa.MetaData()
 RUNS = sa.Table(
@@ -60,7 +61,7 @@ class Store:
     def __init__(self, url: str) -> None:
         try:
             self.engine = sa.create_engine(url)
-            _META.create_all(self.engine)
+            opened(lambda: _META.create_all(self.engine))  # processes sharing a server may race to create
             if self.engine.dialect.name == "sqlite":
                 with self.engine.connect() as conn:
                     verdict = conn.execute(sa.text("PRAGMA integrity_check")).scalar()

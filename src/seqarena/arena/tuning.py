@@ -12,30 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from seqarena.config import coerce, set_dotted
-from seqarena.errors import ConfigError
+from seqarena.config import set_dotted
 from seqarena.files import read_json, write_json
-
-KEYS = ("trials", "epochs", "seconds", "pruner")
-
-
-def parse(value: Any) -> dict[str, Any] | None:
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        value = {"trials": value}
-    unknown = [k for k in value if k not in KEYS]
-    if unknown:
-        raise ConfigError(f"budget.tune: unknown key(s) {unknown} (keys: {', '.join(KEYS)})")
-    out = {
-        "trials": coerce(value.get("trials", 10), int, "budget.tune.trials"),
-        "epochs": coerce(value.get("epochs"), int | None, "budget.tune.epochs"),
-        "seconds": coerce(value.get("seconds"), float | None, "budget.tune.seconds"),
-        "pruner": str(value.get("pruner", "median")),
-    }
-    if out["trials"] < 1 or (out["epochs"] is not None and out["epochs"] < 1) or (out["seconds"] or 1) <= 0:
-        raise ConfigError(f"budget.tune={value!r}: give trials >= 1, epochs >= 1, seconds > 0")
-    return out
 
 
 def group_id(plan: Any) -> str:
@@ -132,4 +110,4 @@ def lines(entries: list[dict[str, Any]], budget: dict[str, Any]) -> list[str]:
     return out
 
 
-__all__ = ["parse", "tune_entrants", "apply", "load_chosen", "lines", "group_id"]
+__all__ = ["tune_entrants", "apply", "load_chosen", "lines", "group_id"]

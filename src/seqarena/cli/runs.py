@@ -56,8 +56,15 @@ def _torchrun(nproc: int, config: Path | None, out: Path, sets: list[str], resum
     """`seqarena train --nproc N`: the same command under torchrun on this machine; its exit status."""
     import subprocess
 
+    from seqarena.config import parse
+    from seqarena.registry import get_task
+    from seqarena.run import check_out
+
     if nproc < 1:
         raise SeqarenaError(f"--nproc {nproc}: give the number of processes, at least 1")
+    cfg = parse(config if config is not None else {}, sets)  # bad options or data: one line here, before torchrun
+    check_out(out, resume)
+    get_task(cfg.task.name)(cfg)
     args = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}", "-m",
             "seqarena", "train", *([str(config)] if config else []), "--out", str(out)]  # fmt: skip
     args += [f"--set={a}" for a in sets] + (["--resume"] if resume else []) + [f"--allow-change={k}" for k in allow]

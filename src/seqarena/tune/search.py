@@ -85,9 +85,11 @@ def _show(values: dict[str, Any]) -> str:
     return " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
 
 
-def work(setup: Setup, seed: int, threads: int | None, timeout: float | None, quiet: bool = False) -> int:
-    """One worker: trials until the study holds `setup.trials` finished ones (or `timeout` seconds pass). Returns
-    how many this worker ran."""
+def work(setup: Setup, seed: int, threads: int | None, timeout: float | None, quiet: bool = False,
+         quota: int | None = None) -> int:  # fmt: skip
+    """One worker: at most `quota` trials (this machine's workers split the study's remaining trials exactly), and
+    none once the study holds `setup.trials` finished ones (workers on other machines), or after `timeout` seconds.
+    Returns how many this worker ran."""
     import optuna
     import torch
 
@@ -97,12 +99,12 @@ def work(setup: Setup, seed: int, threads: int | None, timeout: float | None, qu
     dims = [dimension(k, v) for k, v in setup.space.items()]
     states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
     before = len(study.get_trials(deepcopy=False, states=states))
-    if before >= setup.trials:
+    if before >= setup.trials or quota == 0:
         return 0
     log = (lambda _: None) if quiet else logs.info
     study.optimize(
         _objective(setup, dims, log),
-        n_trials=setup.trials,  # an upper bound for this worker; the callback stops it at the study's total
+        n_trials=quota if quota is not None else setup.trials - before,  # the callback stops it at the total
         timeout=timeout,
         callbacks=[optuna.study.MaxTrialsCallback(setup.trials, states=states)],
         catch=(SeqarenaError,),  # a diverged or impossible trial fails; the study goes on
@@ -114,9 +116,14 @@ def work(setup: Setup, seed: int, threads: int | None, timeout: float | None, qu
 def start(setup: Setup, seed: int) -> None:
     """Create the study (its tables, once, before any worker opens it) and queue the config as given as its
     first trial."""
+    import optuna
+
     study = open_study(setup, seed)
     if not study.get_trials(deepcopy=False):
         study.enqueue_trial(setup.default, user_attrs={"default": True}, skip_if_exists=True)
+    elif setup.storage.startswith("sqlite"):  # only this machine uses it: a trial still running was killed
+        for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
 
 
 def run_workers(setup: Setup, workers: int, timeout: float | None, seed: int) -> None:
@@ -127,11 +134,21 @@ def run_workers(setup: Setup, workers: int, timeout: float | None, seed: int) ->
         work(setup, seed, None, timeout)
         return
     threads = max(1, cores() // workers)
+    shares = _shares(setup, workers)
     ctx = mp.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures = [pool.submit(work, setup, seed + i, threads, timeout) for i in range(workers)]
+        futures = [pool.submit(work, setup, seed + i, threads, timeout, False, n) for i, n in enumerate(shares)]
         for future in futures:
             future.result()
+
+
+def _shares(setup: Setup, workers: int) -> list[int]:
+    """The study's remaining trials split between `workers` (so the study ends with exactly `setup.trials`)."""
+    import optuna
+
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
+    left = max(setup.trials - len(open_study(setup).get_trials(deepcopy=False, states=finished)), 0)
+    return [left // workers + (i < left % workers) for i in range(workers)]
 
 
 def run_ray(setup: Setup, workers: int, timeout: float | None, seed: int, address: str | None) -> None:
@@ -147,7 +164,7 @@ def run_ray(setup: Setup, workers: int, timeout: float | None, seed: int, addres
         ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
         remote = ray.remote(num_cpus=1, max_retries=0)(work)
-        ray.get([remote.remote(setup, seed + i, 1, timeout, True) for i in range(workers)])
+        ray.get([remote.remote(setup, seed + i, 1, timeout, True, n) for i, n in enumerate(_shares(setup, workers))])
     finally:
         if started_here:
             ray.shutdown()

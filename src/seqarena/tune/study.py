@@ -24,6 +24,7 @@ from seqarena.config import load_yaml, parse, set_dotted, to_dict
 from seqarena.errors import ConfigError, SeqarenaError
 from seqarena.extras import need
 from seqarena.files import check_writable, read_json, write_json
+from seqarena.shared_db import opened
 from seqarena.tune.space import Dimension, build_space
 
 PRUNERS = ("median", "hyperband", "none")
@@ -152,6 +153,10 @@ def _check_out(out: Path, setup: Setup) -> None:
                 f"{out} holds another study ({old.get('name')}); its config, space or metric differ: choose another "
                 f"--out, or the same config to continue it"
             )
+        if old.get("storage") != _sanitized(setup.storage):
+            raise SeqarenaError(
+                f"{out} keeps its study in {old.get('storage')}; give that --storage to continue it, or another --out"
+            )
     elif out.is_dir() and any(out.iterdir()):
         raise SeqarenaError(f"--out {out} already exists and holds something else; choose another --out")
     check_writable(out, "--out")
@@ -169,13 +174,15 @@ def _sanitized(url: str) -> str:
 def open_study(setup: Setup, seed: int = 0) -> Any:
     optuna = need("optuna", "tune", "hyper-parameter search")
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # failed trials are logged as one line each
-    kwargs: dict[str, Any] = {"heartbeat_interval": 30, "grace_period": 120}
-    if setup.storage.startswith("sqlite"):
+    kwargs: dict[str, Any] = {}
+    if setup.storage.startswith("sqlite"):  # this machine's workers only: start() fails a killed run's trials
         kwargs["engine_kwargs"] = {"connect_args": {"timeout": 120}}  # several local workers wait, never fail
+    else:  # workers on other machines: a trial whose worker stopped beating for 10 minutes counts as failed
+        kwargs |= {"heartbeat_interval": 60, "grace_period": 600}
     try:
         with warnings.catch_warnings():  # heartbeats (stale trials of a killed worker fail) are "experimental"
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            storage = optuna.storages.RDBStorage(setup.storage, **kwargs)
+            storage = opened(lambda: optuna.storages.RDBStorage(setup.storage, **kwargs))
     except Exception as exc:  # noqa: BLE001 - a bad URL, a missing driver, a refused connection
         hint = " (pip install 'seqarena[postgres]')" if "psycopg" in str(exc) or "No module" in str(exc) else ""
         raise SeqarenaError(
@@ -190,8 +197,8 @@ def open_study(setup: Setup, seed: int = 0) -> Any:
     else:
         pruner = optuna.pruners.NopPruner()
     sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=5, multivariate=True)
-    return optuna.create_study(study_name=setup.name, storage=storage, direction=setup.direction, sampler=sampler,
-                               pruner=pruner, load_if_exists=True)  # fmt: skip
+    return opened(lambda: optuna.create_study(study_name=setup.name, storage=storage, direction=setup.direction,
+                                              sampler=sampler, pruner=pruner, load_if_exists=True))  # fmt: skip
 
 
 def setup_dict(setup: Setup) -> dict[str, Any]:
