@@ -102,11 +102,12 @@ def fit(
             )
             lr = set_lr(optimizer, cfg.lr, factor)
             optimizer.zero_grad(set_to_none=True)
-            loss = torch.zeros(())
-            if n:  # a rank whose share of a short last batch is empty sends zero gradients
+            if n:
                 with autocast_context(device, precision):
                     loss = task.loss(model, batch)
                 (loss * weight if world.active else loss).backward()
+            else:  # a rank whose share of a short last batch is empty sends zero gradients
+                loss = torch.zeros(())
             distributed.average_gradients(model, world)
             if cfg.clip_norm:
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_norm)
