@@ -5,21 +5,13 @@ Ray instance; rows come back identical because each run is seeded and single-thr
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any
 
 from seqarena.arena.worker import execute
 from seqarena.errors import SeqarenaError
-
-
-def cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
+from seqarena.training.distributed import cores
 
 Claim = Callable[[dict[str, Any]], bool]
 

@@ -31,6 +31,7 @@ def _tunable(plan: Any) -> bool:
 
 def tune_entrants(spec: Any, plans: list[Any], out: Path, log: Callable[[str], None]) -> dict[str, Any]:
     """Run (or continue) each entrant's study; return and save what each chose."""
+    from seqarena.training.distributed import cores
     from seqarena.tune import tune
 
     budget = spec.budget["tune"]
@@ -48,19 +49,13 @@ def tune_entrants(spec: Any, plans: list[Any], out: Path, log: Callable[[str], N
             raw["train"]["max_seconds"] = budget["seconds"]
         log(f"tuning {plan.label}: {budget['trials']} trials")
         result = tune(raw, out / "tune" / gid, trials=budget["trials"], pruner=budget["pruner"],
-                      workers=min(spec.workers or _cores(), budget["trials"]), log=lambda _: None)  # fmt: skip
+                      workers=min(spec.workers or cores(), budget["trials"]), log=lambda _: None)  # fmt: skip
         keys = ("best_params", "default_value", "best_value", "metric", "direction", "trials", "pruned", "complete")
         chosen[gid] = {key: result[key] for key in keys}
         log(f"tuned {plan.label}: {result['metric']} {result['default_value']:.4g} (as given) -> "
             f"{result['best_value']:.4g}; {result['pruned']} of {result['trials']} trials pruned")  # fmt: skip
         write_json(out / "tune" / "chosen.json", chosen)
     return chosen
-
-
-def _cores() -> int:
-    from seqarena.arena.executors import cores
-
-    return cores()
 
 
 def load_chosen(out: Path) -> dict[str, Any]:

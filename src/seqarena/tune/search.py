@@ -128,7 +128,7 @@ def start(setup: Setup, seed: int) -> None:
 
 def run_workers(setup: Setup, workers: int, timeout: float | None, seed: int) -> None:
     """`workers` processes on this machine sharing the study (threads split between them); one runs in-process."""
-    from seqarena.arena.executors import cores
+    from seqarena.training.distributed import cores
 
     if workers <= 1:
         work(setup, seed, None, timeout)
