@@ -71,6 +71,7 @@ def test_run_directory_contract_and_no_pickles(tmp_path) -> None:
     assert suffixes <= {".yaml", ".json", ".jsonl", ".safetensors"}
     info = json.loads((run / "run.json").read_text())
     assert info["seed"] == 0 and info["environment"]["threads"] == 1 and info["data"]["values_sha256"]
+    assert len(info["kernels"]) == 1 and info["kernels"][0].startswith("seqarena")  # the GRU's time loop
     lines = (run / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 6 and {"train_loss", "val_loss", "lr", "seconds", "samples_per_s"} <= set(json.loads(lines[0]))
     loaded = seqarena.load(run)

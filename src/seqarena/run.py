@@ -27,6 +27,7 @@ from seqarena.config import RunConfig, build, dump_yaml, load_yaml, parse, to_di
 from seqarena.errors import SeqarenaError
 from seqarena.files import check_writable, read_json, readable, write_json
 from seqarena.lock import RunLock
+from seqarena.models import kernels
 from seqarena.models.base import count_params
 from seqarena.registry import get_model, get_task
 from seqarena.sizing import has_width
@@ -209,6 +210,7 @@ def train(
                 "environment": env,
                 "changes": changes or [],  # settings changed on --resume with --allow-change
                 "distributed": distributed.describe(world),  # torchrun ranks and backend (None: one process)
+                "kernels": kernels.describe(model, device),  # e.g. a GRU's time loop: seqarena's C++ or nn.GRU
             }
             write_json(out / "run.json", info)
             if chosen:

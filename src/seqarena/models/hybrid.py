@@ -18,7 +18,9 @@ from torch import nn
 
 from seqarena.errors import ConfigError
 from seqarena.models.attention import SoftmaxAttention
-from seqarena.models.base import Capabilities, SequenceModel, State
+from seqarena.models.base import Capabilities, SequenceModel, State, tracing
+from seqarena.models.kernels import native
+from seqarena.models.kernels.gru import run_gru
 from seqarena.models.transformer import Block, sinusoidal
 from seqarena.ranges import at_least, opt
 from seqarena.registry import register_model
@@ -40,13 +42,24 @@ class RecurrentLayer(nn.Module):
     def slots(self) -> int:
         return 2 if self.kind == "lstm" else 1
 
+    def describe_kernel(self, device: torch.device) -> str:
+        if self.kind == "lstm":
+            return "torch nn.LSTM"
+        if device.type != "cpu":
+            return "torch nn.GRU"
+        built = native.load("gru") is not None
+        return "seqarena C++ loop" if built else f"seqarena Python loop ({native.status('gru')})"
+
     def empty(self, batch: int, device: torch.device | None) -> tuple[torch.Tensor, ...]:
         z = torch.zeros(1, batch, self.rnn.hidden_size, device=device)
         return (z, z.clone()) if self.kind == "lstm" else (z,)
 
     def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, ...] | None, pos: int):
         packed = None if state is None else (state if self.kind == "lstm" else state[0])
-        y, new = self.rnn(self.norm(x), packed)
+        if self.kind == "gru" and x.device.type == "cpu" and not tracing():  # nn.GRU has no oneDNN path
+            y, new = run_gru(self.rnn, self.norm(x), packed)
+        else:
+            y, new = self.rnn(self.norm(x), packed)
         return x + self.drop(y), tuple(new) if self.kind == "lstm" else (new,)
 
 

@@ -7,12 +7,13 @@ backward), and each step is one (B, H) x (H, 4H) matmul plus elementwise gates.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
 from seqarena.models.base import Capabilities, SequenceModel, State
+from seqarena.models.kernels import lstm_cells, native
 from seqarena.registry import register_model
 
 
@@ -23,14 +24,18 @@ class CellLSTMConfig:
     num_layers: int = 2
     dropout: float = 0.0  # between stacked layers
     params: int | None = None  # a target parameter count: sets d_model (within 5%)
+    # auto: the C++ time loop (models/kernels) for float32 on the CPU when it is built, else this file's autograd
+    # loop; torch: always the autograd loop
+    kernel: Literal["auto", "torch"] = "auto"
 
 
 class CellLayer(nn.Module):
     """One LSTM layer; `peephole` adds c -> gate weights, `layer_norm` normalises the projections and the cell."""
 
-    def __init__(self, width: int, peephole: bool, layer_norm: bool) -> None:
+    def __init__(self, width: int, peephole: bool, layer_norm: bool, kernel: str = "auto") -> None:
         super().__init__()
         self.hidden = width
+        self.kernel = kernel
         self.w_x = nn.Linear(width, 4 * width, bias=not layer_norm)
         self.w_h = nn.Linear(width, 4 * width, bias=False)
         for g in range(4):
@@ -47,6 +52,8 @@ class CellLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor):
         # x: (B, T, D); h, c: (B, H). Gate order inside: input, forget, output (one sigmoid), then candidate.
+        if self.kernel != "torch" and lstm_cells.usable(x):
+            return lstm_cells.run_layer(self, x, h, c)  # the same math in a C++ loop (models/kernels)
         H = self.hidden
         xs = self.w_x(x)  # (B, T, 4H): every step's input projection in one matmul
         if self.ln:
@@ -78,13 +85,19 @@ class _CellLSTM(SequenceModel):
     def __init__(self, cfg: CellLSTMConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        make = lambda: CellLayer(cfg.d_model, self.peephole, self.layer_norm)  # noqa: E731
+        make = lambda: CellLayer(cfg.d_model, self.peephole, self.layer_norm, cfg.kernel)  # noqa: E731
         self.layers = nn.ModuleList(make() for _ in range(cfg.num_layers))
         self.drop = nn.Dropout(cfg.dropout)
 
     @classmethod
     def capabilities_of(cls, cfg: Any) -> Capabilities:
         return Capabilities(family="recurrent", causal=True, stateful=True, streaming=True)
+
+    def describe_kernel(self, device: torch.device) -> str:
+        """Which time loop training on `device` uses (run.json records it)."""
+        if self.cfg.kernel == "auto" and device.type == "cpu" and native.load("lstm_cells") is not None:
+            return "seqarena C++ loop"
+        return "autograd loop" + ("" if self.cfg.kernel == "torch" else f" (C++ kernel {native.status('lstm_cells')})")
 
     def init_state(self, batch: int, device: torch.device | None = None) -> State:
         zeros = torch.zeros(self.cfg.num_layers, batch, self.cfg.d_model, device=device)  # (L, B, H)

@@ -14,7 +14,9 @@ import torch
 from torch import nn
 
 from seqarena.errors import ConfigError
-from seqarena.models.base import Capabilities, SequenceModel, State
+from seqarena.models.base import Capabilities, SequenceModel, State, tracing
+from seqarena.models.kernels import native
+from seqarena.models.kernels.gru import run_gru
 from seqarena.registry import register_model
 
 
@@ -123,8 +125,7 @@ class _Recurrent(SequenceModel):
             news.append(self._unpack(new))
         return x, tuple(torch.cat(parts, 0) for parts in zip(*news, strict=True))
 
-    @staticmethod
-    def _run(layer: nn.RNNBase, x: torch.Tensor, hx: Any, lengths: torch.Tensor | None) -> tuple[torch.Tensor, Any]:
+    def _run(self, layer: nn.RNNBase, x: torch.Tensor, hx: Any, lengths: torch.Tensor | None) -> tuple[Any, Any]:
         if lengths is None:
             return layer(x, hx)
         packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
@@ -152,13 +153,37 @@ class LSTM(_Recurrent):
 @dataclass(kw_only=True)
 class GRUConfig(RecurrentConfig):
     name: str = "gru"
+    # auto: seqarena's GRU kernel (models/kernels, the C++ loop when built) on the CPU, nn.GRU on CUDA (cuDNN),
+    # for padded batches and inside export; torch: always nn.GRU; seqarena: always seqarena's kernel
+    kernel: Literal["auto", "torch", "seqarena"] = "auto"
 
 
 @register_model("gru")
 class GRU(_Recurrent):
+    """nn.GRU's parameters and math; on the CPU its time loop runs in seqarena's kernel (nn.GRU has no oneDNN
+    path there and trains about 3x slower than nn.LSTM; `benchmarks/recurrent_speed.py`)."""
+
     Config = GRUConfig
     kernel_cls = nn.GRU
     gates = 3
+
+    def _scan(self, x: torch.Tensor, lengths: torch.Tensor | None) -> bool:
+        kernel = self.cfg.kernel
+        if kernel == "torch" or lengths is not None or tracing():
+            return False
+        return kernel == "seqarena" or x.device.type == "cpu"
+
+    def _run(self, layer: nn.RNNBase, x: torch.Tensor, hx: Any, lengths: torch.Tensor | None) -> tuple[Any, Any]:
+        if self._scan(x, lengths):
+            return run_gru(layer, x, hx)
+        return super()._run(layer, x, hx, lengths)
+
+    def describe_kernel(self, device: torch.device) -> str:
+        """Which time loop training on `device` uses (run.json records it)."""
+        if self.cfg.kernel == "torch" or (self.cfg.kernel == "auto" and device.type != "cpu"):
+            return "torch nn.GRU"
+        built = native.load("gru") is not None and device.type == "cpu"
+        return "seqarena C++ loop" if built else f"seqarena Python loop (C++ kernel {native.status('gru')})"
 
 
 @register_model("rnn")

@@ -1,0 +1,80 @@
+"""The C++ kernels (one extension per source file here), each built once per machine on first use with
+torch.utils.cpp_extension (about 20 s with g++) and cached under `SEQARENA_KERNEL_DIR` (default
+~/.cache/seqarena/kernels). Without a compiler, or when a build fails, `load()` returns None and the models run
+their Python kernels; `status()` says which and why. SEQARENA_NATIVE_KERNELS=0 turns them off."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import platform
+from pathlib import Path
+from types import ModuleType
+
+from seqarena import logs
+
+# compile flags only: the link never sees -ffast-math, so loading the library sets no flush-to-zero for the process
+_FLAGS = ["-O3", "-march=native", "-ffast-math", "-fopenmp-simd"]
+_HERE = Path(__file__).parent
+_loaded: dict[str, tuple[ModuleType | None, str]] = {}
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("SEQARENA_KERNEL_DIR") or Path.home() / ".cache" / "seqarena" / "kernels")
+
+
+def _name(kernel: str) -> str:
+    """One build per source, flags, torch and CPU: `-march=native` code must never run on another CPU model."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError, StopIteration):
+        cpu += next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
+    digest = hashlib.sha256((_HERE / f"{kernel}.cpp").read_bytes())
+    digest.update(" ".join([*_FLAGS, torch.__version__, cpu]).encode())
+    return f"seqarena_{kernel}_{digest.hexdigest()[:12]}"
+
+
+def _build(kernel: str) -> tuple[ModuleType | None, str]:
+    if os.environ.get("SEQARENA_NATIVE_KERNELS", "1") == "0":
+        return None, "disabled by SEQARENA_NATIVE_KERNELS=0"
+    try:
+        from torch.utils.cpp_extension import load as build
+
+        name = _name(kernel)
+        where = _cache_dir() / name
+        where.mkdir(parents=True, exist_ok=True)
+        if not any(where.glob("*.so")):
+            logs.info(f"building seqarena's C++ {kernel} kernel once for this machine (about 20 s) in {where}")
+        module = build(name, [str(_HERE / f"{kernel}.cpp")], extra_cflags=_FLAGS, build_directory=str(where))
+        return module, f"built in {where}"
+    except Exception as exc:  # no compiler, no ninja, a read-only cache: the Python kernels still work
+        lines = str(exc).strip().splitlines() or [""]
+        return None, f"not built ({type(exc).__name__}: {lines[-1][:160]})"
+
+
+def load(kernel: str = "gru") -> ModuleType | None:
+    """The compiled kernel `kernel` (gru, lstm_cells), or None (no compiler, a failed build, or turned off)."""
+    if kernel not in _loaded:
+        _loaded[kernel] = _build(kernel)
+    return _loaded[kernel][0]
+
+
+def status(kernel: str = "gru") -> str:
+    load(kernel)
+    return _loaded[kernel][1]
+
+
+@contextlib.contextmanager
+def disabled(kernel: str):
+    """Run the Python kernels for a while (benchmarks and tests compare the two)."""
+    saved = _loaded.get(kernel)
+    _loaded[kernel] = (None, "disabled")
+    try:
+        yield
+    finally:
+        if saved is None:
+            _loaded.pop(kernel, None)
+        else:
+            _loaded[kernel] = saved
