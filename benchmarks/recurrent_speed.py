@@ -1,7 +1,7 @@
 """The recurrent zoo against the fused nn.LSTM: forward+backward time of one layer at batch 32, T in {96, 1024},
 width in {64, 256}, medians over repeats, every model in the same process. Compares the GRU through seqarena's
-kernel (C++ loop; Python loop) with nn.GRU, and the custom-cell LSTM variants (C++ loop; autograd loop). Prints JSON with each ratio to the
-fused LSTM and whether it meets its target (GRU <= 1.3, custom cells <= 2.0).
+kernel (C++ loop; Python loop) with nn.GRU, and the custom-cell LSTM variants (C++ loop; autograd loop). Prints
+JSON with each ratio to the fused LSTM and whether it meets its target (GRU <= 1.3, custom cells <= 2.0).
 
     .venv/bin/python benchmarks/recurrent_speed.py [--batch 32 --steps 96,1024 --widths 64,256 --reps 7]
 """

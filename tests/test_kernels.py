@@ -14,6 +14,7 @@ from seqarena.models.rnn import GRU, GRUConfig
 
 
 def max_rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    a, b = a.detach(), b.detach()
     return float((a - b).abs().max() / a.abs().max().clamp_min(1e-6))
 
 
@@ -91,3 +92,19 @@ def test_a_kernel_that_cannot_build_falls_back_with_a_reason(monkeypatch, tmp_pa
     native._loaded.pop("no_such_kernel")
     assert native.load("no_such_kernel") is None and "SEQARENA_NATIVE_KERNELS=0" in native.status("no_such_kernel")
     native._loaded.pop("no_such_kernel")
+
+
+@pytest.mark.parametrize("width,steps", [(16, 150), (4, 9)], ids=["chunks-and-threads", "one-slice"])
+def test_mamba_cpp_scan_equals_the_sequential_scan(width, steps) -> None:
+    if native.load("selective_scan") is None:
+        pytest.fail(f"the C++ selective scan did not build here: {native.status('selective_scan')}")
+    from seqarena.models.mamba import Mamba, MambaConfig
+
+    torch.manual_seed(0)
+    ref = Mamba(MambaConfig(scan="sequential", d_model=width))
+    new = Mamba(MambaConfig(d_model=width))
+    x = torch.randn(3, steps, width, requires_grad=True)  # 150 steps: three chunks of the backward's 64
+    state = tuple(s.normal_().requires_grad_() for s in ref.init_state(3))
+    compare(ref, new, x, state)
+    assert new.describe_kernel(torch.device("cpu")) == "seqarena C++ scan"
+    assert ref.describe_kernel(torch.device("cpu")) == "sequential scan"

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from seqarena.models.base import Capabilities, SequenceModel, State
+from seqarena.models.kernels import native, selective_scan
 from seqarena.ranges import at_least, opt
 from seqarena.registry import register_model
 
@@ -26,7 +27,9 @@ class MambaConfig:
     d_state: int = 16
     expand: int = opt(2, at_least(1))  # inner width = expand * d_model
     d_conv: int = opt(4, at_least(1))
-    scan: Literal["auto", "sequential", "chunked"] = "auto"  # auto: chunked on CUDA, sequential on the CPU
+    # auto: the C++ scan (models/kernels) for float32 on the CPU when it is built, else sequential there; chunked on
+    # CUDA. sequential and chunked are the PyTorch scans.
+    scan: Literal["auto", "native", "sequential", "chunked"] = "auto"
     scan_chunk: int = opt(32, at_least(1))  # steps per chunk of the chunked scan
     dropout: float = 0.0
     params: int | None = None  # a target parameter count: sets d_model (within 5%)
@@ -103,6 +106,11 @@ class SelectiveSSM(nn.Module):
         dt, Bm, Cm = self.x_proj(u).split([self.dt_rank, self.n, self.n], dim=-1)
         dt = F.softplus(self.dt_proj(dt))  # (B, T, E)
         A = -torch.exp(self.A_log)  # (E, N)
+        if self.scan in ("auto", "native") and selective_scan.usable(u):
+            y, s = selective_scan.selective_scan(dt, u, A, Bm, Cm, s)  # (B, T, E), (B, E, N)
+            y = self.out_proj((y + self.D * u) * F.silu(z))
+            new_conv = full[:, :, full.shape[2] - (self.d_conv - 1) :]
+            return x + self.drop(y), (new_conv, s)
         log_decay = dt.unsqueeze(-1) * A  # (B, T, E, N), <= 0
         drive = (dt * u).unsqueeze(-1) * Bm.unsqueeze(2)  # (B, T, E, N)
         chunked = self.scan == "chunked" or (self.scan == "auto" and x.device.type == "cuda")
@@ -131,6 +139,14 @@ class Mamba(SequenceModel):
     @classmethod
     def capabilities_of(cls, cfg: Any) -> Capabilities:
         return Capabilities(family="state-space", causal=True, stateful=True, streaming=True)
+
+    def describe_kernel(self, device: torch.device) -> str:
+        """Which scan training on `device` uses (run.json records it)."""
+        scan = self.cfg.scan
+        if scan in ("auto", "native") and device.type == "cpu":
+            built = native.load("selective_scan") is not None
+            return "seqarena C++ scan" if built else f"sequential scan (C++ kernel {native.status('selective_scan')})"
+        return "chunked scan" if scan == "chunked" or (scan == "auto" and device.type == "cuda") else "sequential scan"
 
     def init_state(self, batch: int, device: torch.device | None = None) -> State:
         return tuple(t for block in self.blocks for t in block.empty(batch, device))
