@@ -72,6 +72,8 @@ def test_run_directory_contract_and_no_pickles(tmp_path) -> None:
     info = json.loads((run / "run.json").read_text())
     assert info["seed"] == 0 and info["environment"]["threads"] == 1 and info["data"]["values_sha256"]
     assert len(info["kernels"]) == 1 and info["kernels"][0].startswith("seqarena")  # the GRU's time loop
+    speed = info["throughput"]  # FLOPs per sample and utilisation of the machine's measured GEMM peak
+    assert speed["flops_per_sample"] > 0 and speed["peak_gflops"] > 0 and 0 < speed["mfu"] < 1
     lines = (run / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 6 and {"train_loss", "val_loss", "lr", "seconds", "samples_per_s"} <= set(json.loads(lines[0]))
     loaded = seqarena.load(run)

@@ -1,37 +1,57 @@
-"""Measuring a model: the one latency loop (warm-up, then the median and p95 of repeated calls), the process's
-peak resident memory, and the activation memory a training step keeps for backward. Each task's profile (tasks/*)
-uses these for its own figures; the claims and the advisor use them too."""
+"""Measuring a model: the one latency loop (one thread, a warm-up, then the median and p95 of repeated calls), the
+process's peak resident memory, and the activation memory a training step keeps for backward. Each task's profile
+(tasks/*) uses these for its own figures; the claims and the advisor use them too."""
 
 from __future__ import annotations
 
+import contextlib
 import resource
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
 
+LATENCY_THREADS = 1  # every latency is measured on one thread: as fast at batch 1 here, and steadier
 
-def timed(fn: Callable[[], Any], reps: int, warmup: int = 3, budget_s: float = 10.0) -> dict[str, float]:
-    """Median and p95 milliseconds of `fn` over `reps` calls after `warmup`; a slow `fn` (a statistical model
-    fitting 64 windows) stops early: warm-up after a quarter of `budget_s`, sampling after `budget_s` (one call at
-    least), so profiling never costs more than a few calls."""
-    began = time.perf_counter()
-    for _ in range(warmup):
-        fn()
-        if time.perf_counter() - began > budget_s / 4:
-            break
-    samples: list[float] = []
-    began = time.perf_counter()
-    for _ in range(reps):
-        started = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - started) * 1e3)
-        if time.perf_counter() - began > budget_s:
-            break
+
+@contextlib.contextmanager
+def threads(count: int) -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def timed(
+    fn: Callable[[], Any], reps: int, warmup: int = 3, budget_s: float = 10.0, warmup_s: float = 0.2
+) -> dict[str, float]:
+    """Median and p95 milliseconds of `fn` over `reps` calls on LATENCY_THREADS threads, after a warm-up of at
+    least `warmup` calls and `warmup_s` seconds (first calls build kernels and fill the allocator). A slow `fn` (a
+    statistical model fitting 64 windows) stops early: warm-up after a quarter of `budget_s`, sampling after
+    `budget_s` (one call at least), so profiling never costs more than a few calls."""
+    with threads(LATENCY_THREADS):
+        began = time.perf_counter()
+        calls = 0
+        while calls < warmup or time.perf_counter() - began < warmup_s:
+            fn()
+            calls += 1
+            if time.perf_counter() - began > budget_s / 4:
+                break
+        samples: list[float] = []
+        began = time.perf_counter()
+        for _ in range(reps):
+            started = time.perf_counter()
+            fn()
+            samples.append((time.perf_counter() - started) * 1e3)
+            if time.perf_counter() - began > budget_s:
+                break
     samples.sort()
-    return {"median_ms": statistics.median(samples), "p95_ms": samples[min(len(samples) - 1, int(0.95 * len(samples)))]}
+    p95 = samples[min(len(samples) - 1, int(0.95 * len(samples)))]
+    return {"median_ms": statistics.median(samples), "p95_ms": p95, "threads": LATENCY_THREADS}
 
 
 def peak_rss_mb() -> float:

@@ -32,7 +32,7 @@ from seqarena.models.base import count_params
 from seqarena.registry import get_model, get_task
 from seqarena.sizing import has_width
 from seqarena.splits import check_split
-from seqarena.training import checkpoint, distributed
+from seqarena.training import checkpoint, distributed, flops
 from seqarena.training.defaults import adapt, keep_resolved
 from seqarena.training.loggers import tracking
 from seqarena.training.loop import fit, short_training_note
@@ -229,6 +229,8 @@ def train(
                                 _chain(trackers.epoch, on_epoch), world)  # fmt: skip
                 save_model(model, str(out / "model.safetensors"))
                 readable(out / "model.safetensors")
+                info["throughput"] = flops.utilisation(task, model, state["history"], device)  # FLOPs, MFU
+                write_json(out / "run.json", info)
                 task.calibrate(model, device)  # e.g. conformal intervals from the validation errors
                 task.save_artifacts(out)
                 splits = ("val", "test") if task.validates else ("test",)

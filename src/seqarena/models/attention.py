@@ -28,9 +28,11 @@ class _Heads(nn.Module):
         self.dropout = dropout
 
     def split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        B, T, _ = x.shape
-        qkv = self.qkv(x).view(B, T, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        return qkv[0], qkv[1], qkv[2]  # each (B, h, T, hd)
+        B, T, D = x.shape
+        # split on the last dim, then view per head: the backward concatenates three gradients instead of
+        # zero-filling and scattering into a (3, B, h, T, hd) buffer (about 5% of a training step at width 256)
+        q, k, v = self.qkv(x).split(D, dim=-1)  # (B, T, D) each
+        return tuple(t.view(B, T, self.num_heads, self.head_dim).transpose(1, 2) for t in (q, k, v))  # (B, h, T, hd)
 
     def merge(self, y: torch.Tensor) -> torch.Tensor:
         B, _, T, _ = y.shape

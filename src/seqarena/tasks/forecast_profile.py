@@ -26,6 +26,7 @@ def latencies(model: ForecastModel) -> dict[str, Any]:
         future = [torch.randn(batch, spec.horizon, n_future)] if n_future else []  # (B, H, F)
         lat = timed(lambda x=x, future=future: model(x, *future), 30)
         out[f"latency_b{batch}_ms"], out[f"latency_b{batch}_p95_ms"] = lat["median_ms"], lat["p95_ms"]
+    out["latency_threads"] = lat["threads"]
     stream = streaming_latency(model)
     out["stream_step_ms"] = None if stream is None else stream["median_ms"]
     out["stream_step_p95_ms"] = None if stream is None else stream["p95_ms"]
