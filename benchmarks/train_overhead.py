@@ -5,7 +5,9 @@ one process. Prints JSON with two comparisons:
   acceptance figure: seqarena within 5% of the reference);
 - the loop alone: the same seqarena-built model object trained by seqarena's loop and by the bare loop, with a
   tiny model (DLinear) whose steps are so short that the fixed cost per step (batching, schedule, bookkeeping)
-  is what differs; reported in microseconds per step.
+  is what differs; reported in microseconds per step;
+- language modelling, the loop alone: a character-level Tiny Shakespeare Transformer (nanoGPT's CPU size) built
+  by seqarena, trained for the same number of steps by seqarena's loop and by a bare loop over the same batches.
 
 Host load on a shared 2-core machine drifts by tens of percent between minutes, so rounds are paired: each round
 runs one epoch of each side back to back (in alternating order), and the figure is the median of the per-round
@@ -82,6 +84,29 @@ def seqarena_loop(data: str, model: dict, epochs: int, batch: int, lr: float, ou
     return samples / sum(h["seconds"] for h in result.history)
 
 
+def bare_lm_loop(task, model: nn.Module, steps: int, batch: int, lr: float) -> float:
+    """Tokens/s of a bare loop over the task's own batches: forward + loss, backward, clip, AdamW step."""
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0, fused=True)
+    seen, started = 0, time.perf_counter()
+    for i, (x, y) in enumerate(task.train_batches(batch, torch.Generator().manual_seed(0))):
+        if i == steps:
+            break
+        loss = task.loss(model, (x, y))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        seen += x.numel()
+    return seen / (time.perf_counter() - started)
+
+
+def seqarena_lm_loop(cfg: dict, steps: int, out: Path) -> float:
+    cfg = {**cfg, "train": {**cfg["train"], "max_steps": steps, "max_epochs": 1}}
+    result = seqarena.train(cfg, out, log=lambda _: None)
+    h = result.history[-1]
+    return h["samples_per_s"] * cfg["task"]["block_size"]  # samples are blocks of block_size tokens
+
+
 def paired(rounds: int, ours: Callable[[int], float], ref: Callable[[int], float]) -> tuple[list, list]:
     """Per round one measurement of each, back to back, the order alternating so neither always goes first."""
     a, b = [], []
@@ -113,6 +138,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--lm-steps", type=int, default=300)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -141,6 +167,22 @@ def main() -> None:
         same_model,
     )  # fmt: skip
     ours_s, ref_s = (statistics.median(v) for v in loop_only)
+    lm_cfg = {
+        "task": {"name": "lm", "data": "tinyshakespeare", "tokenizer": "char", "block_size": 64},
+        "model": {"name": "transformer", "d_model": 128, "num_layers": 4, "num_heads": 4, "positions": "learned",
+                  "max_len": 64},
+        "train": {"batch_size": 12, "lr": 1e-3, "clip_norm": 1.0, "patience": None, "progress": False,
+                  "weight_decay": 0.0},
+    }  # fmt: skip
+    from seqarena.tasks.lm import LMTask
+
+    lm_task = LMTask(build(lm_cfg))
+
+    def plain_lm(i: int) -> float:
+        torch.manual_seed(i)
+        return bare_lm_loop(lm_task, lm_task.build_model(lm_task.cfg), args.lm_steps, 12, 1e-3)
+
+    lm = paired(args.rounds, lambda i: seqarena_lm_loop(lm_cfg, args.lm_steps, root / f"lm{i}"), plain_lm)
     report = {
         "benchmark": "train_overhead",
         "data": args.data,
@@ -155,6 +197,8 @@ def main() -> None:
         "loop_only": {"model": "the seqarena-built DLinear in both loops"}
         | summary(*loop_only)
         | {"extra_us_per_step": round(args.batch * (1 / ours_s - 1 / ref_s) * 1e6, 1)},
+        "lm_loop_only": {"model": f"char Tiny Shakespeare transformer 4x128, block 64, batch 12, {args.lm_steps} steps"}
+        | summary(*lm),  # samples here are tokens
     }
     print(json.dumps(report, indent=2))
 
