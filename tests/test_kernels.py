@@ -108,3 +108,19 @@ def test_mamba_cpp_scan_equals_the_sequential_scan(width, steps) -> None:
     compare(ref, new, x, state)
     assert new.describe_kernel(torch.device("cpu")) == "seqarena C++ scan"
     assert ref.describe_kernel(torch.device("cpu")) == "sequential scan"
+
+
+def test_saturating_inputs_stay_finite_and_exact() -> None:
+    """-ffast-math assumes finite values: gates driven far into saturation must not turn an overflowing exp into
+    NaN (a classification set of raw 0-255 pixels did)."""
+    torch.manual_seed(0)
+    x = 1000 * torch.randn(4, 28, 16)
+    ref, new = GRU(GRUConfig(kernel="torch", d_model=16)), GRU(GRUConfig(d_model=16))
+    new.load_state_dict(ref.state_dict())
+    assert max_rel(ref(x)[0], new(x.requires_grad_())[0]) < 1e-5
+    assert torch.isfinite(torch.autograd.grad(new(x)[0].sum(), x)[0]).all()
+    for cls, cfg_cls in ((PeepholeLSTM, CellLSTMConfig), (LayerNormLSTM, LayerNormLSTMConfig)):
+        ref, new = cls(cfg_cls(kernel="torch", d_model=16)), cls(cfg_cls(d_model=16))
+        new.load_state_dict(ref.state_dict())
+        y = new(x)[0]
+        assert max_rel(ref(x)[0], y) < 1e-5 and torch.isfinite(torch.autograd.grad(y.sum(), x)[0]).all()

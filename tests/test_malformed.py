@@ -301,7 +301,7 @@ DAMAGE = {  # name: (damage the copied run in place, command on it, fragment of 
         "with shape",
     ),  # fmt: skip
     "config model edited": (
-        lambda r: _edit(r / "config.yaml", "name: gru", "name: lstm"),
+        lambda r: [_edit(r / "config.yaml", a, b) for a, b in (("name: gru", "name: lstm"), ("  kernel: auto\n", ""))],
         ["evaluate", "{run}"],
         "where config.yaml builds",
     ),  # fmt: skip

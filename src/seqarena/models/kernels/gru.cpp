@@ -3,11 +3,15 @@
 // seqarena/models/kernels/gru.py holds the Python reference it is tested against and falls back to.
 #include <torch/extension.h>
 
+#include <algorithm>
 #include <cmath>
 
 namespace {
 
-inline float sigmoid(float x) { return 1.f / (1.f + std::exp(-x)); }
+// -ffast-math assumes finite values, so an exp that overflows to inf gives NaN: clamp first. Both clamps are exact
+// in float32 (sigmoid(80) and tanh(15) round to 1; below -80 sigmoid is under 2e-35).
+inline float sigmoid(float x) { return 1.f / (1.f + std::exp(-std::min(std::max(x, -80.f), 80.f))); }
+inline float tanh_(float x) { return std::tanh(std::min(std::max(x, -15.f), 15.f)); }
 
 }  // namespace
 
@@ -38,7 +42,7 @@ std::vector<torch::Tensor> gru_forward(torch::Tensor gi, torch::Tensor h0, torch
       for (int64_t j = 0; j < H; ++j) {
         const float r = sigmoid(a[j] + g[j]);
         const float z = sigmoid(a[H + j] + g[H + j]);
-        const float n = std::tanh(a[2 * H + j] + r * g[2 * H + j]);
+        const float n = tanh_(a[2 * H + j] + r * g[2 * H + j]);
         s[j] = r;
         s[H + j] = z;
         s[2 * H + j] = n;

@@ -4,12 +4,16 @@
 // output, candidate. float32 on the CPU; the autograd loop in lstm_variants.py is the reference and fallback.
 #include <torch/extension.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
 namespace {
 
-inline float sigmoid(float x) { return 1.f / (1.f + std::exp(-x)); }
+// -ffast-math assumes finite values, so an exp that overflows to inf gives NaN: clamp first. Both clamps are exact
+// in float32 (sigmoid(80) and tanh(15) round to 1; below -80 sigmoid is under 2e-35).
+inline float sigmoid(float x) { return 1.f / (1.f + std::exp(-std::min(std::max(x, -80.f), 80.f))); }
+inline float tanh_(float x) { return std::tanh(std::min(std::max(x, -15.f), 15.f)); }
 
 // mean and 1/std of a row (biased variance, as nn.LayerNorm)
 inline void row_stats(const float* x, int64_t n, float eps, float* mean, float* rstd) {
@@ -51,7 +55,7 @@ std::vector<torch::Tensor> peephole_forward(torch::Tensor gi, torch::Tensor h0, 
       for (int64_t j = 0; j < H; ++j) {
         const float i = sigmoid(a[j] + r[j] + p[j] * cp[j]);
         const float f = sigmoid(a[H + j] + r[H + j] + p[H + j] * cp[j]);
-        const float g = std::tanh(a[3 * H + j] + r[3 * H + j]);
+        const float g = tanh_(a[3 * H + j] + r[3 * H + j]);
         const float c = f * cp[j] + i * g;
         const float o = sigmoid(a[2 * H + j] + r[2 * H + j] + p[2 * H + j] * c);
         s[j] = i;
@@ -59,7 +63,7 @@ std::vector<torch::Tensor> peephole_forward(torch::Tensor gi, torch::Tensor h0, 
         s[2 * H + j] = o;
         s[3 * H + j] = g;
         cn[j] = c;
-        hn[j] = o * std::tanh(c);
+        hn[j] = o * tanh_(c);
       }
     }
   }
@@ -89,7 +93,7 @@ std::vector<torch::Tensor> peephole_backward(torch::Tensor grad, torch::Tensor g
 #pragma omp simd
       for (int64_t j = 0; j < H; ++j) {
         const float i = s[j], f = s[H + j], o = s[2 * H + j], g = s[3 * H + j];
-        const float tc = std::tanh(cn[j]);
+        const float tc = tanh_(cn[j]);
         const float d_o = d[j] * tc * o * (1.f - o);
         const float dct = dcb[j] + d[j] * o * (1.f - tc * tc) + d_o * p[2 * H + j];
         const float d_i = dct * g * i * (1.f - i);
@@ -139,13 +143,13 @@ std::vector<torch::Tensor> layernorm_forward(torch::Tensor xs, torch::Tensor h0,
 #pragma omp simd
       for (int64_t j = 0; j < 3 * H; ++j) s[j] = sigmoid((r[j] - m) * q * gw[j] + gb[j] + a[j]);
 #pragma omp simd
-      for (int64_t j = 3 * H; j < G; ++j) s[j] = std::tanh((r[j] - m) * q * gw[j] + gb[j] + a[j]);
+      for (int64_t j = 3 * H; j < G; ++j) s[j] = tanh_((r[j] - m) * q * gw[j] + gb[j] + a[j]);
 #pragma omp simd
       for (int64_t j = 0; j < H; ++j) cn[j] = s[H + j] * cp[j] + s[j] * s[3 * H + j];
       row_stats(cn, H, e, st + 2, st + 3);
       const float mc = st[2], qc = st[3];
 #pragma omp simd
-      for (int64_t j = 0; j < H; ++j) hn[j] = s[2 * H + j] * std::tanh((cn[j] - mc) * qc * cw[j] + cb[j]);
+      for (int64_t j = 0; j < H; ++j) hn[j] = s[2 * H + j] * tanh_((cn[j] - mc) * qc * cw[j] + cb[j]);
     }
   }
   return {hs, cs, u, acts, stats};
@@ -186,7 +190,7 @@ std::vector<torch::Tensor> layernorm_backward(torch::Tensor grad, torch::Tensor 
 #pragma omp simd reduction(+ : s1, s2)
       for (int64_t j = 0; j < H; ++j) {
         const float chat = (cn[j] - mc) * qc, o = s[2 * H + j];
-        const float tl = std::tanh(chat * cw[j] + cbias[j]);
+        const float tl = tanh_(chat * cw[j] + cbias[j]);
         out[2 * H + j] = d[j] * tl * o * (1.f - o);
         dyr[j] = d[j] * o * (1.f - tl * tl);
         dchat[j] = dyr[j] * cw[j];
