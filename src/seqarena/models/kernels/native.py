@@ -42,6 +42,12 @@ def _build(kernel: str) -> tuple[ModuleType | None, str]:
     try:
         from torch.utils.cpp_extension import load as build
 
+        with contextlib.suppress(ImportError):  # the ninja wheel's binary, also when the venv is not activated
+            import ninja
+
+            if ninja.BIN_DIR not in os.environ.get("PATH", "").split(os.pathsep):
+                os.environ["PATH"] = ninja.BIN_DIR + os.pathsep + os.environ.get("PATH", "")
+
         name = _name(kernel)
         where = _cache_dir() / name
         where.mkdir(parents=True, exist_ok=True)
