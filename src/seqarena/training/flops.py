@@ -20,6 +20,8 @@ def utilisation(task: Any, model: torch.nn.Module, history: list[dict[str, Any]]
     batch = next(iter(task.train_batches(64, torch.Generator().manual_seed(0))))
     batch = tuple(b.to(device) if isinstance(b, torch.Tensor) else b for b in batch)
     was_training = model.training
+    buffers = {name: b.clone() for name, b in model.named_buffers()}  # a counting step must change nothing
+    rng = torch.get_rng_state()
     model.train()
 
     def step() -> None:
@@ -30,6 +32,10 @@ def utilisation(task: Any, model: torch.nn.Module, history: list[dict[str, Any]]
     finally:
         model.zero_grad(set_to_none=True)
         model.train(was_training)
+        with torch.no_grad():
+            for name, b in model.named_buffers():
+                b.copy_(buffers[name])
+        torch.set_rng_state(rng)
     per_sample = flops / max(len(batch[0]), 1)
     achieved = per_sample * statistics.median(speeds) / 1e9
     peak = machine.facts(device)["gemm_fp32_gflops"]
