@@ -47,8 +47,7 @@ class RecurrentLayer(nn.Module):
             return "torch nn.LSTM"
         if device.type != "cpu":
             return "torch nn.GRU"
-        built = native.load("gru") is not None
-        return "seqarena C++ loop" if built else f"seqarena Python loop ({native.status('gru')})"
+        return native.describe("gru", "seqarena C++ loop", "seqarena Python loop")
 
     def empty(self, batch: int, device: torch.device | None) -> tuple[torch.Tensor, ...]:
         z = torch.zeros(1, batch, self.rnn.hidden_size, device=device)

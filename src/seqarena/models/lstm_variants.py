@@ -52,7 +52,7 @@ class CellLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor):
         # x: (B, T, D); h, c: (B, H). Gate order inside: input, forget, output (one sigmoid), then candidate.
-        if self.kernel != "torch" and lstm_cells.usable(x):
+        if self.kernel != "torch" and native.usable("lstm_cells", x):
             return lstm_cells.run_layer(self, x, h, c)  # the same math in a C++ loop (models/kernels)
         H = self.hidden
         xs = self.w_x(x)  # (B, T, 4H): every step's input projection in one matmul
@@ -95,9 +95,9 @@ class _CellLSTM(SequenceModel):
 
     def describe_kernel(self, device: torch.device) -> str:
         """Which time loop training on `device` uses (run.json records it)."""
-        if self.cfg.kernel == "auto" and device.type == "cpu" and native.load("lstm_cells") is not None:
-            return "seqarena C++ loop"
-        return "autograd loop" + ("" if self.cfg.kernel == "torch" else f" (C++ kernel {native.status('lstm_cells')})")
+        if self.cfg.kernel == "torch" or device.type != "cpu":
+            return "autograd loop"
+        return native.describe("lstm_cells", "seqarena C++ loop", "autograd loop")
 
     def init_state(self, batch: int, device: torch.device | None = None) -> State:
         zeros = torch.zeros(self.cfg.num_layers, batch, self.cfg.d_model, device=device)  # (L, B, H)

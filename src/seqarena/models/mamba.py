@@ -106,21 +106,19 @@ class SelectiveSSM(nn.Module):
         dt, Bm, Cm = self.x_proj(u).split([self.dt_rank, self.n, self.n], dim=-1)
         dt = F.softplus(self.dt_proj(dt))  # (B, T, E)
         A = -torch.exp(self.A_log)  # (E, N)
-        if self.scan in ("auto", "native") and selective_scan.usable(u):
-            y, s = selective_scan.selective_scan(dt, u, A, Bm, Cm, s)  # (B, T, E), (B, E, N)
-            y = self.out_proj((y + self.D * u) * F.silu(z))
-            new_conv = full[:, :, full.shape[2] - (self.d_conv - 1) :]
-            return x + self.drop(y), (new_conv, s)
-        log_decay = dt.unsqueeze(-1) * A  # (B, T, E, N), <= 0
-        drive = (dt * u).unsqueeze(-1) * Bm.unsqueeze(2)  # (B, T, E, N)
-        chunked = self.scan == "chunked" or (self.scan == "auto" and x.device.type == "cuda")
-        if chunked and T > 1:
-            states = chunked_scan(log_decay, drive, s, self.chunk)  # (B, T, E, N)
+        if self.scan in ("auto", "native") and native.usable("selective_scan", u):
+            y, s = selective_scan.selective_scan(dt, u, A, Bm, Cm, s)  # (B, T, E), (B, E, N): no (B, T, E, N)
         else:
-            states = sequential_scan(log_decay, drive, s)
-        s = states[:, -1]
-        y = torch.einsum("bten,btn->bte", states, Cm) + self.D * u  # (B, T, E)
-        y = self.out_proj(y * F.silu(z))
+            log_decay = dt.unsqueeze(-1) * A  # (B, T, E, N), <= 0
+            drive = (dt * u).unsqueeze(-1) * Bm.unsqueeze(2)  # (B, T, E, N)
+            chunked = self.scan == "chunked" or (self.scan == "auto" and x.device.type == "cuda")
+            if chunked and T > 1:
+                states = chunked_scan(log_decay, drive, s, self.chunk)  # (B, T, E, N)
+            else:
+                states = sequential_scan(log_decay, drive, s)
+            s = states[:, -1]
+            y = torch.einsum("bten,btn->bte", states, Cm)  # (B, T, E)
+        y = self.out_proj((y + self.D * u) * F.silu(z))
         new_conv = full[:, :, full.shape[2] - (self.d_conv - 1) :]
         return x + self.drop(y), (new_conv, s)
 
@@ -144,8 +142,7 @@ class Mamba(SequenceModel):
         """Which scan training on `device` uses (run.json records it)."""
         scan = self.cfg.scan
         if scan in ("auto", "native") and device.type == "cpu":
-            built = native.load("selective_scan") is not None
-            return "seqarena C++ scan" if built else f"sequential scan (C++ kernel {native.status('selective_scan')})"
+            return native.describe("selective_scan", "seqarena C++ scan", "sequential scan")
         return "chunked scan" if scan == "chunked" or (scan == "auto" and device.type == "cuda") else "sequential scan"
 
     def init_state(self, batch: int, device: torch.device | None = None) -> State:

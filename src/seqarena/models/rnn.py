@@ -182,8 +182,9 @@ class GRU(_Recurrent):
         """Which time loop training on `device` uses (run.json records it)."""
         if self.cfg.kernel == "torch" or (self.cfg.kernel == "auto" and device.type != "cpu"):
             return "torch nn.GRU"
-        built = native.load("gru") is not None and device.type == "cpu"
-        return "seqarena C++ loop" if built else f"seqarena Python loop (C++ kernel {native.status('gru')})"
+        if device.type != "cpu":
+            return "seqarena Python loop"
+        return native.describe("gru", "seqarena C++ loop", "seqarena Python loop")
 
 
 @register_model("rnn")

@@ -98,7 +98,7 @@ def gru_layer(
     the tensors are float32 on the CPU, else the Python one."""
     gi = F.linear(x, w_ih, b_ih).contiguous()  # (T, B, 3H): every step's input projection in one matmul
     h0 = h0.contiguous()
-    fast = use_native and gi.device.type == "cpu" and gi.dtype == torch.float32 and native.load("gru") is not None
+    fast = use_native and native.usable("gru", gi)
     return (GRUNative if fast else GRUScan).apply(gi, h0, w_hh, b_hh)
 
 

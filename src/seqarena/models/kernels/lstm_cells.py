@@ -59,14 +59,6 @@ class LayerNormNative(torch.autograd.Function):
         return da, dh0, dc0, dw, d_ln_h, d_ln_c, None
 
 
-def usable(x: torch.Tensor) -> bool:
-    """The C++ loop applies: float32 on the CPU, not inside an ONNX export, and the kernel built."""
-    from seqarena.models.base import tracing
-
-    cpu32 = x.device.type == "cpu" and x.dtype == torch.float32
-    return cpu32 and not tracing() and native.load("lstm_cells") is not None
-
-
 def run_layer(layer: Any, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor):
     """What `CellLayer.forward(x, h, c)` computes, through the C++ loop: x (B, T, D) -> (B, T, H), h_T, c_T."""
     gi = layer.w_x(x.transpose(0, 1))  # (T, B, 4H): every step's input projection in one matmul

@@ -12,7 +12,10 @@ import platform
 from pathlib import Path
 from types import ModuleType
 
+import torch
+
 from seqarena import logs
+from seqarena.models.base import tracing
 
 # compile flags only: the link never sees -ffast-math, so loading the library sets no flush-to-zero for the process
 _FLAGS = ["-O3", "-march=native", "-ffast-math", "-fopenmp-simd"]
@@ -26,8 +29,6 @@ def _cache_dir() -> Path:
 
 def _name(kernel: str) -> str:
     """One build per source, flags, torch and CPU: `-march=native` code must never run on another CPU model."""
-    import torch
-
     cpu = platform.processor() or platform.machine()
     with contextlib.suppress(OSError, StopIteration):
         cpu += next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
@@ -70,6 +71,17 @@ def load(kernel: str = "gru") -> ModuleType | None:
 def status(kernel: str = "gru") -> str:
     load(kernel)
     return _loaded[kernel][1]
+
+
+def usable(kernel: str, x: torch.Tensor) -> bool:
+    """The compiled `kernel` applies to `x`: float32 on the CPU, not inside an ONNX export, and built."""
+    cpu32 = x.device.type == "cpu" and x.dtype == torch.float32
+    return cpu32 and not tracing() and load(kernel) is not None
+
+
+def describe(kernel: str, compiled: str, fallback: str) -> str:
+    """What run.json says of a layer on the CPU: `compiled` when the kernel is built, else `fallback` and why."""
+    return compiled if load(kernel) is not None else f"{fallback} (C++ kernel {status(kernel)})"
 
 
 @contextlib.contextmanager

@@ -30,14 +30,6 @@ class SelectiveScan(torch.autograd.Function):
         return ddt, du, da_t.t(), db, dc, ds0
 
 
-def usable(x: torch.Tensor) -> bool:
-    """The C++ scan applies: float32 on the CPU, not inside an ONNX export, and the kernel built."""
-    from seqarena.models.base import tracing
-
-    cpu32 = x.device.type == "cpu" and x.dtype == torch.float32
-    return cpu32 and not tracing() and native.load("selective_scan") is not None
-
-
 def selective_scan(dt, u, a, b, c, s0) -> tuple[torch.Tensor, torch.Tensor]:
     """sum_n C_tn s_ten for every step, and the last state: (B, T, E), (B, E, N)."""
     args = [t.contiguous() for t in (dt, u, a, b, c, s0)]
