@@ -37,6 +37,7 @@ _BUILTIN_TASKS = {  # name -> module; each module registers its task class with 
     "lm": "seqarena.tasks.lm",
     "classify": "seqarena.tasks.classify",
     "seq2seq": "seqarena.tasks.seq2seq",
+    "tag": "seqarena.tasks.tag",
     "adding": "seqarena.tasks.diagnostic",
     "copy_memory": "seqarena.tasks.diagnostic",
     "selective_copy": "seqarena.tasks.diagnostic",
