@@ -21,6 +21,8 @@ FAMILIES = {  # name -> (registered model, its config) for one layer at width 25
     "transformer (full SDPA)": ("transformer", {"causal": True, "num_heads": 4}),
     "local_attention (w=128)": ("local_attention", {"causal": True, "num_heads": 4, "window": 128}),
     "linear_attention": ("linear_attention", {"num_heads": 4}),
+    "bigbird (block 64; 2 random)": ("bigbird", {"causal": True, "num_heads": 4, "block": 64}),
+    "lsh_attention (bucket 64; 2 hashes)": ("lsh_attention", {"causal": True, "num_heads": 4, "bucket_size": 64}),
     "lstm (fused)": ("lstm", {}),
     "gru (seqarena kernel)": ("gru", {}),
     "gru (nn.GRU)": ("gru", {"kernel": "torch"}),

@@ -28,6 +28,13 @@ VARIANTS = {  # extra configurations worth covering beyond the defaults
         {"causal": True, "window": 1, "global_tokens": 0},
     ],
     "linear_attention": [{"chunk": 5}, {"causal": False}],
+    "bigbird": [
+        {"block": 4},
+        {"block": 4, "causal": True, "random_blocks": 1},
+        {"block": 3, "global_blocks": 0, "causal": True},
+        {"block": 5, "global_blocks": 2, "random_blocks": 0, "positions": "learned"},
+    ],
+    "lsh_attention": [{"bucket_size": 4, "buckets": 4}, {"bucket_size": 3, "causal": True, "n_hashes": 1}],
     "tcn": [{"separable": True}, {"kernel_size": 2, "num_layers": 2, "dropout": 0.1}],
     "s4d": [{"d_state": 8, "num_layers": 1}],
     "hybrid": [{"pattern": "RA", "rnn": "gru"}, {"pattern": "AAR", "dropout": 0.1}, {"pattern": "RR"}],

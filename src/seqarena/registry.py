@@ -30,6 +30,8 @@ _BUILTIN_MODEL_MODULES = (
     "seqarena.models.mamba",
     "seqarena.models.lstm_variants",
     "seqarena.models.grud",
+    "seqarena.models.bigbird",
+    "seqarena.models.reformer",
     "seqarena.models.encdec",
 )
 _BUILTIN_TASKS = {  # name -> module; each module registers its task class with @register_task
