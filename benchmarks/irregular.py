@@ -1,4 +1,4 @@
-"""Irregular time: does feeding the time gaps help? GRU-D and a GRU, each with the gaps (`task.gaps=on`) and
+"""Irregular time: does feeding the time gaps help? GRU-D, ODE-RNN and a GRU, each with the gaps (`task.gaps=on`) and
 without (`off`), and the last-value baseline, on the synthetic series sampled at uneven times. It reports test MSE
 on the scaled values, mean and spread over seeds, as JSON.
 
@@ -40,6 +40,8 @@ def main() -> None:
         "last_value": ({"name": "last_value"}, "off"),
         "grud (gaps on)": ({"name": "grud", "d_model": 32}, "on"),
         "grud (gaps off)": ({"name": "grud", "d_model": 32}, "off"),
+        "ode_rnn (gaps on)": ({"name": "ode_rnn", "d_model": 32}, "on"),
+        "ode_rnn (gaps off)": ({"name": "ode_rnn", "d_model": 32}, "off"),
         "gru (gap as a feature)": ({"name": "gru", "d_model": 32}, "on"),
         "gru (gaps off)": ({"name": "gru", "d_model": 32}, "off"),
     }

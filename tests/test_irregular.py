@@ -123,3 +123,27 @@ def test_gaps_need_increasing_timestamps(tmp_path: Path) -> None:
     cfg = {"task": {"data": str(path), "lookback": 8, "horizon": 2}, "model": {"name": "linear"}}
     with pytest.raises(DataError, match="does not increase at row 4"):
         seqarena.train(cfg, tmp_path / "run", **QUIET)
+
+
+def test_ode_rnn_steps_with_gaps_as_it_reads_the_window_and_a_zero_gap_leaves_the_flow_still() -> None:
+    from seqarena.models.ode_rnn import ODERNN, ODERNNConfig
+
+    torch.manual_seed(0)
+    model = ODERNN(ODERNNConfig(d_model=8, num_layers=2)).eval()
+    x, dt = torch.randn(3, 12, 8), torch.rand(3, 12) * 4
+    with torch.no_grad():
+        full, _ = model(x, dt=dt)
+        state, pieces = model.init_state(3), []
+        for lo, hi in ((0, 5), (5, 6), (6, 12)):
+            y, state = model(x[:, lo:hi], state, dt=dt[:, lo:hi])
+            pieces.append(y)
+        torch.testing.assert_close(torch.cat(pieces, dim=1), full, rtol=1e-5, atol=1e-5)
+        layer, h = model.layers[0], torch.randn(3, 8)
+        assert torch.equal(layer.evolve(h, torch.zeros(3)), h)
+        assert not torch.allclose(layer.evolve(h, torch.full((3,), 5.0)), h)
+
+
+def test_ode_rnn_learns_the_irregular_series_beside_grud(tmp_path: Path) -> None:
+    naive = seqarena.train(irregular({"name": "last_value"}), tmp_path / "naive", **QUIET).results["test"]["mse"]
+    run = seqarena.train(irregular({"name": "ode_rnn", "d_model": 32}), tmp_path / "ode", **QUIET)
+    assert run.config.task.gaps == "on" and run.results["test"]["mse"] < 0.6 * naive

@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from seqarena.models.bigbird import BigBirdAttention, block_pattern
+from seqarena.models.bigbird import BigBirdAttention
 from seqarena.models.reformer import LSHAttention
 from seqarena.registry import get_model
 
@@ -18,7 +18,7 @@ from seqarena.registry import get_model
 @pytest.mark.parametrize("length", [5, 32, 77])
 def test_bigbird_blocked_attention_equals_its_dense_mask(causal: bool, length: int) -> None:
     torch.manual_seed(0)
-    attn = BigBirdAttention(16, 2, 0.0, block=8, global_blocks=1, random_blocks=2, seed=3).eval()
+    attn = BigBirdAttention(16, 2, 0.0, block=8, global_blocks=1, random_blocks=2, seed=3, max_len=128).eval()
     x = torch.randn(2, length, 16)
     q, k, v = attn.split(x)
     valid = torch.ones(2, length, dtype=torch.bool)
@@ -31,22 +31,28 @@ def test_bigbird_blocked_attention_equals_its_dense_mask(causal: bool, length: i
 
 
 def test_bigbird_pattern_holds_window_global_and_random_blocks() -> None:
-    full = block_pattern(16, False, 1, 2, 0)
+    attn = BigBirdAttention(16, 2, 0.0, block=4, global_blocks=1, random_blocks=2, seed=0, max_len=64)
+    blocks = torch.arange(16)
+    full = attn.pattern(blocks, blocks, 16, causal=False)
     assert full[0].all() and full[:, 0].all()  # the global block sees and is seen by everything
     for i in range(1, 16):
-        near = {j for j in (i - 1, i, i + 1) if 0 <= j < 16}
-        assert near <= set(full[i].nonzero().flatten().tolist())
-        assert int(full[i].sum()) == len(near | {0}) + 2  # two random blocks
-    causal = block_pattern(16, True, 1, 2, 0)
+        near = {j for j in (i - 1, i, i + 1) if 0 <= j < 16} | {0}
+        seen = set(full[i].nonzero().flatten().tolist())
+        assert near <= seen and len(seen) <= len(near) + 2  # at most two random blocks more
+    assert sum(int(full[i].sum()) - len({i - 1, i, i + 1} & set(range(16)) | {0}) for i in range(1, 16)) > 15
+    causal = attn.pattern(blocks, blocks, 16, causal=True)
     assert not causal.triu(1).any()  # no block sees a later one
-    assert torch.equal(block_pattern(9, True, 1, 2, 0), causal[:9, :9])  # a prefix's pattern never changes
-    assert not torch.equal(block_pattern(16, False, 1, 2, 1), full)  # each layer its own random blocks
+    assert torch.equal(attn.pattern(blocks[:9], blocks[:9], 9, causal=True), causal[:9, :9])  # prefixes keep theirs
+    other = BigBirdAttention(16, 2, 0.0, block=4, global_blocks=1, random_blocks=2, seed=1, max_len=64)
+    assert not torch.equal(other.pattern(blocks, blocks, 16, causal=False), full)  # each layer its own pattern
+    with pytest.raises(ValueError, match="exceeds model.max_len"):
+        attn(torch.randn(1, 65, 16), False, None, 0)
 
 
 def test_lsh_with_one_bucket_and_a_wide_window_is_full_attention_without_the_self_key() -> None:
     torch.manual_seed(0)
     attn = LSHAttention(8, 1, 0.0, bucket_size=64, n_buckets=2, n_hashes=1, seed=0).eval()
-    attn.rotations = lambda device: torch.zeros(8, 1, 1)  # every token hashes to bucket 0
+    attn.rotations.zero_()  # every token hashes to bucket 0
     x = torch.randn(1, 10, 8)
     with torch.no_grad():
         y, _ = attn(x, False, None, 0)

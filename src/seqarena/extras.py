@@ -10,6 +10,7 @@ from seqarena.errors import SeqarenaError
 
 EXTRAS = {
     "deploy": "export, quantize, stream and serve (ONNX, ONNX Runtime, FastAPI)",
+    "ode": "ODE-RNN (torchdiffeq)",
     "label": "span F1 for sequence labelling (seqeval) and the hironsan corpus",
     "ucr": "the UCR/UEA classification archives (aeon)",
     "parquet": "Parquet tables (pyarrow)",

@@ -30,6 +30,7 @@ _BUILTIN_MODEL_MODULES = (
     "seqarena.models.mamba",
     "seqarena.models.lstm_variants",
     "seqarena.models.grud",
+    "seqarena.models.ode_rnn",
     "seqarena.models.bigbird",
     "seqarena.models.reformer",
     "seqarena.models.encdec",

@@ -3,16 +3,15 @@ into blocks of `block` steps and each query block attends to its neighbours (a s
 `global_blocks` blocks (which, when not causal, also attend to everything) and `random_blocks` other blocks, so time
 and memory grow linearly with the length.
 
-The random blocks are a fixed, seeded pattern per layer; a causal query block draws them from earlier blocks with a
-seed of its own index only, so the pattern of a prefix never changes as the sequence grows and stepping with the
-KV cache (which then grows like a full Transformer's) equals the whole-sequence result.
+The random blocks are a fixed, seeded pattern per layer (uniform draws per query block, scaled to the number of
+blocks); a causal query block scales them to the blocks before it, so the pattern of a prefix never changes as the
+sequence grows and stepping with the KV cache (which then grows like a full Transformer's) equals the
+whole-sequence result. The pattern is tensor arithmetic, so an exported graph takes any length.
 """
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
-from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
@@ -26,33 +25,40 @@ from seqarena.ranges import NON_NEGATIVE, at_least, opt
 from seqarena.registry import register_model
 
 
-@lru_cache(maxsize=64)
-def block_pattern(nb: int, causal: bool, global_blocks: int, random_blocks: int, seed: int) -> torch.Tensor:
-    """(nb, nb) bool: which key blocks each query block attends to."""
-    allowed = torch.zeros(nb, nb, dtype=torch.bool)
-    for i in range(nb):
-        if not causal and i < global_blocks:  # a global query block sees the whole sequence
-            allowed[i] = True
-            continue
-        near = {j for j in (i - 1, i, i + 1) if 0 <= j < nb and (not causal or j <= i)}
-        glob = {j for j in range(min(global_blocks, nb)) if not causal or j <= i}
-        eligible = [j for j in range(nb if not causal else i) if j not in near and j not in glob]
-        rng = random.Random(seed * 1_000_003 + i * 7919 + (0 if causal else nb))
-        picks = rng.sample(eligible, min(random_blocks, len(eligible)))
-        allowed[i, sorted(near | glob | set(picks))] = True
-    return allowed
+def block_pattern(
+    qb: torch.Tensor, kb: torch.Tensor, nb: int, causal: bool, global_blocks: int, picks: torch.Tensor
+) -> torch.Tensor:
+    """(len(qb), len(kb)) bool: whether query block qb[i] attends to key block kb[j] in a sequence of nb blocks.
+    `picks` (max blocks, random_blocks) are uniform draws in [0, 1): query block i's random blocks are
+    floor(picks[i] * nb), or floor(picks[i] * i) (earlier blocks) when causal. Tensor arithmetic only, so a
+    traced graph computes the pattern for whatever length it is given."""
+    diff = qb[:, None] - kb[None, :]
+    near = (diff >= 0) & (diff <= 1) if causal else diff.abs() <= 1
+    glob = (kb < global_blocks)[None, :].expand_as(near)
+    if not causal:
+        glob = glob | (qb < global_blocks)[:, None]  # a global query block sees the whole sequence
+    span = qb[:, None].to(picks.dtype) if causal else torch.full_like(picks[qb], float(nb))
+    chosen = (picks[qb] * span).long()  # (Tq, r) block indices
+    rand = (kb[None, :, None] == chosen[:, None, :]).any(-1)
+    return near | glob | rand
 
 
 class BigBirdAttention(_Heads):
     def __init__(
         self, d_model: int, num_heads: int, dropout: float, block: int, global_blocks: int, random_blocks: int,
-        seed: int,
+        seed: int, max_len: int,
     ) -> None:  # fmt: skip
         super().__init__(d_model, num_heads, dropout)
-        self.block, self.global_blocks, self.random_blocks, self.seed = block, global_blocks, random_blocks, seed
+        self.block, self.global_blocks = block, global_blocks
+        gen = torch.Generator().manual_seed(seed)  # the layer's fixed random pattern, rebuilt identically on load
+        self.register_buffer("picks", torch.rand(-(-max_len // block), random_blocks, generator=gen), persistent=False)
 
-    def pattern(self, nb: int, causal: bool) -> torch.Tensor:
-        return block_pattern(nb, causal, self.global_blocks, self.random_blocks, self.seed)
+    def pattern(self, qb: torch.Tensor, kb: torch.Tensor, nb: int, causal: bool) -> torch.Tensor:
+        if not tracing() and nb > len(self.picks):
+            raise ValueError(
+                f"a sequence of {nb * self.block} steps exceeds model.max_len={len(self.picks) * self.block}"
+            )
+        return block_pattern(qb, kb, nb, causal, self.global_blocks, self.picks)
 
     def forward(
         self, x: torch.Tensor, causal: bool, cache: Cache | None, pos: int, key_mask: torch.Tensor | None = None
@@ -71,8 +77,7 @@ class BigBirdAttention(_Heads):
         T, K, W = q.shape[2], k.shape[2], self.block
         q_pos = torch.arange(K - T, K, device=q.device)
         k_pos = torch.arange(K, device=q.device)
-        allowed = self.pattern(-(-K // W), causal).to(q.device)
-        mask = allowed[q_pos[:, None] // W, k_pos[None, :] // W]  # (T, K)
+        mask = self.pattern(q_pos // W, k_pos // W, (K + W - 1) // W, causal)  # (T, K)
         if causal:
             mask = mask & (k_pos[None, :] <= q_pos[:, None])
         if key_mask is not None:  # (B, K) valid keys -> (B, 1, T, K)
@@ -87,7 +92,8 @@ class BigBirdAttention(_Heads):
         W = self.block
         nb = -(-T // W)
         pad = nb * W - T
-        allowed = self.pattern(nb, causal).to(q.device)
+        blocks = torch.arange(nb, device=q.device)
+        allowed = self.pattern(blocks, blocks, nb, causal)  # (nb, nb)
         dense_rows = 0 if causal else min(self.global_blocks, nb)  # global query blocks: dense, below
         rows = allowed[dense_rows:]
         S = int(rows.sum(1).max()) if len(rows) else 1
@@ -123,6 +129,7 @@ class BigBirdConfig(TransformerConfig):
     block: int = opt(32, at_least(1))  # steps per block
     global_blocks: int = opt(1, NON_NEGATIVE)  # the first blocks every query sees (they see all, when not causal)
     random_blocks: int = opt(2, NON_NEGATIVE)  # further blocks per query block, a fixed seeded pattern per layer
+    max_len: int = 65536  # the longest sequence (the random pattern is drawn for this many blocks)
 
 
 @register_model("bigbird")
@@ -137,4 +144,4 @@ class BigBird(Transformer):
             raise ConfigError("model.block must be >= 1, model.global_blocks and model.random_blocks >= 0")
         self._layer = getattr(self, "_layer", -1) + 1  # each layer its own random pattern
         return BigBirdAttention(c.d_model, c.num_heads, c.dropout, c.block, c.global_blocks, c.random_blocks,
-                                self._layer)  # fmt: skip
+                                self._layer, c.max_len)  # fmt: skip

@@ -30,6 +30,7 @@ from seqarena.ranges import at_least, opt
 from seqarena.registry import register_model
 
 SELF = -1e4  # the score of a token's own key: used only when it has no other key
+HIDDEN = -1e9  # the score of a key a query may not see (finite: ONNX Runtime's reductions then agree with eager)
 
 
 class LSHAttention(nn.Module):
@@ -44,16 +45,14 @@ class LSHAttention(nn.Module):
             nn.Linear(d_model, d_model),
             nn.Linear(d_model, d_model),
         )
-        self.dropout, self.bucket_size, self.n_hashes, self.seed = dropout, bucket_size, n_hashes, seed
+        self.dropout, self.bucket_size, self.n_hashes = dropout, bucket_size, n_hashes
+        gen = torch.Generator().manual_seed(seed)  # the layer's fixed random rotations, rebuilt identically on load
+        rotations = torch.randn(self.head_dim, n_hashes, n_buckets // 2, generator=gen)  # (hd, R, n / 2)
+        self.register_buffer("rotations", rotations, persistent=False)
 
     def empty(self, batch: int, device: torch.device | None) -> Cache:
         z = torch.zeros(batch, self.num_heads, 0, self.head_dim, device=device)
         return z, z.clone()
-
-    def rotations(self, device: torch.device) -> torch.Tensor:
-        """(hd, n_hashes, n_buckets / 2) random rotations, the same for the same layer."""
-        gen = torch.Generator().manual_seed(self.seed)
-        return torch.randn(self.head_dim, self.n_hashes, self.n_buckets // 2, generator=gen).to(device)
 
     def forward(
         self, x: torch.Tensor, causal: bool, cache: Cache | None, pos: int, key_mask: torch.Tensor | None = None
@@ -64,7 +63,7 @@ class LSHAttention(nn.Module):
         h, d, c, R = self.num_heads, self.head_dim, self.bucket_size, self.n_hashes
         qk = self.qk(x).view(B, T, h, d).transpose(1, 2)  # (B, h, T, d)
         v = self.v(x).view(B, T, h, d).transpose(1, 2)
-        rotated = torch.einsum("bhtd,dre->bhrte", qk.detach(), self.rotations(x.device))  # (B, h, R, T, n / 2)
+        rotated = torch.einsum("bhtd,dre->bhrte", qk.detach(), self.rotations)  # (B, h, R, T, n / 2)
         buckets = torch.cat([rotated, -rotated], dim=-1).argmax(-1)  # (B, h, R, T)
         if key_mask is not None:  # padding goes to a bucket of its own, after every real one
             buckets = buckets.masked_fill(~key_mask[:, None, None, :], self.n_buckets)
@@ -82,7 +81,7 @@ class LSHAttention(nn.Module):
         near = (gap >= 0) & (gap <= c) if causal else gap.abs() <= c
         allowed = (kb[..., None, :] == sb[..., :, None]) & near & (kb[..., None, :] >= 0)
         own = gap == 0
-        scores = scores.masked_fill(~allowed | own, float("-inf")).masked_fill(own, SELF)
+        scores = scores.masked_fill(~allowed | own, HIDDEN).masked_fill(own, SELF)
         lse = torch.logsumexp(scores, dim=-1, keepdim=True)  # (B, h, R, nc, c, 1)
         weights = torch.exp(scores - lse)
         if self.training and self.dropout:
