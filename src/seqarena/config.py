@@ -53,6 +53,11 @@ class TrainConfig:
     grad_checkpointing: bool = False
     device: Literal["auto", "cpu", "cuda"] = "auto"
     progress: bool = True  # a progress bar when stdout is a terminal
+    teacher: str | None = None  # knowledge distillation: a finished run on the same data whose outputs the model
+    # also matches (soft targets at distill_temperature for classes, its forecasts for regression)
+    distill_alpha: float = opt(0.5, UNIT)  # the loss: (1 - alpha) * task loss + alpha * matching the teacher
+    distill_temperature: float = opt(2.0, POSITIVE)  # softens both class distributions; the KL term is scaled
+    # by temperature^2 so its gradients keep their size (Hinton et al., 2015)
     loggers: list[Literal["tensorboard", "mlflow"]] = field(default_factory=list)  # experiment tracking beside
     # metrics.jsonl (seqarena[track]): TensorBoard event files in the run, MLflow at MLFLOW_TRACKING_URI
 

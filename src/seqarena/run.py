@@ -32,7 +32,7 @@ from seqarena.models.base import count_params
 from seqarena.registry import get_model, get_task
 from seqarena.sizing import has_width
 from seqarena.splits import check_split
-from seqarena.training import checkpoint, distributed, flops
+from seqarena.training import checkpoint, distill, distributed, flops
 from seqarena.training.defaults import adapt, keep_resolved
 from seqarena.training.loggers import tracking
 from seqarena.training.loop import fit, short_training_note
@@ -190,6 +190,7 @@ def train(
         log(note)
     torch.manual_seed(cfg.train.seed)
     model = task.build_model(cfg).to(device)
+    trainer = distill.wrap(task, cfg.train, device, load)  # the task, or it with a teacher's term (train.teacher)
     changes = _prepare_dir(out, cfg, resume, allow_change or []) if world.main else []
     created = changes is None
     lock = RunLock(out) if world.main else contextlib.nullcontext()  # a refused second process leaves the run alone
@@ -197,7 +198,7 @@ def train(
         if not world.main:  # another rank: train its share, write nothing
             state = {"history": []}
             if count_params(model) > 0:
-                state = fit(task, model, cfg.train, out, device, precision[0], cfg.eval.batch_size, log, world=world)
+                state = fit(trainer, model, cfg.train, out, device, precision[0], cfg.eval.batch_size, log, world=world)
             return RunResult(out, cfg, {}, state["history"], count_params(model), {}, task, model.eval())
         try:
             dump_yaml(cfg, out / "config.yaml")
@@ -211,6 +212,7 @@ def train(
                 "changes": changes or [],  # settings changed on --resume with --allow-change
                 "distributed": distributed.describe(world),  # torchrun ranks and backend (None: one process)
                 "kernels": kernels.describe(model, device),  # e.g. a GRU's time loop: seqarena's C++ or nn.GRU
+                "teacher": distill.describe(cfg.train),  # knowledge distillation's teacher run, or None
             }
             write_json(out / "run.json", info)
             if chosen:
@@ -225,7 +227,7 @@ def train(
             state: dict[str, Any] = {"history": []}
             with tracking(cfg.train.loggers, to_dict(cfg), out) as trackers:
                 if count_params(model) > 0:  # parameter-free baselines have nothing to train
-                    state = fit(task, model, cfg.train, out, device, precision[0], cfg.eval.batch_size, log,
+                    state = fit(trainer, model, cfg.train, out, device, precision[0], cfg.eval.batch_size, log,
                                 _chain(trackers.epoch, on_epoch), world)  # fmt: skip
                 save_model(model, str(out / "model.safetensors"))
                 readable(out / "model.safetensors")

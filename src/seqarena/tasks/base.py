@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
     from seqarena.config import RunConfig
 
-__all__ = ["Column", "Metric", "Requires", "Task", "refuse_unless_default", "COST", "DEPLOY", "LATENCY"]
+__all__ = ["Column", "Distillable", "Metric", "Requires", "Task", "refuse_unless_default", "COST", "DEPLOY", "LATENCY"]
 
 ARTIFACTS = "task.json"
 
@@ -66,6 +66,16 @@ class Requires:
         if self.encdec and get_encdec(name) is None:
             return "it has no encoder-decoder form (registry.register_encdec)"
         return None
+
+
+@dataclass(frozen=True)
+class Distillable:
+    """A batch as distillation sees it: the task's own loss, and the outputs a student matches of its teacher."""
+
+    loss: torch.Tensor  # the task's loss on the labels
+    outputs: torch.Tensor  # (..., K) logits, or (...) values
+    kind: str  # "logits": softened by the temperature and matched by KL divergence; "values": by squared error
+    mask: torch.Tensor | None = None  # (...) the outputs that count (e.g. tokens, not padding)
 
 
 @dataclass(frozen=True)
@@ -259,6 +269,11 @@ class Task:
         """A stand-in for the run's model that evaluate() accepts, running the exported graphs (deploy/runtime.py
         OnnxGraphs) with ONNX Runtime: how int8 is scored on the task's own metric."""
         raise SeqarenaError(f"task '{cls.name}' cannot score an ONNX export")
+
+    def distill_outputs(self, model: nn.Module, batch: tuple[torch.Tensor, ...]) -> Distillable:
+        """The batch's loss and what a student matches of a teacher (train.teacher): class logits, or point
+        forecasts for regression."""
+        raise SeqarenaError(f"task '{self.name}' cannot distil from a teacher yet (train.teacher)")
 
     @classmethod
     def ensemble(cls, runs: list[Any], split: str, batch_size: int) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from seqarena.ranges import FRACTION, NON_NEGATIVE, UNIT, at_least, opt
 from seqarena.registry import get_model, register_task
 from seqarena.sizing import solve_width
 from seqarena.splits import SPLITS
-from seqarena.tasks.base import COST, LATENCY, Column, Metric, Requires, Task
+from seqarena.tasks.base import COST, LATENCY, Column, Distillable, Metric, Requires, Task
 from seqarena.tasks.classify_augment import time_warp, with_derivative
 from seqarena.tasks.classify_metrics import classification_metrics
 from seqarena.tasks.classify_model import ClassifyModel, collate
@@ -226,6 +226,11 @@ class ClassifyTask(Task):
     def loss(model: nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
         x, mask, y = batch
         return F.cross_entropy(model(x, mask), y, ignore_index=-1)
+
+    def distill_outputs(self, model: nn.Module, batch: tuple[torch.Tensor, ...]) -> Distillable:
+        x, mask, y = batch
+        logits = model(x, mask)  # (B, K)
+        return Distillable(F.cross_entropy(logits, y, ignore_index=-1), logits, "logits")
 
     @torch.inference_mode()
     def predict_proba(self, model: nn.Module, xs: list[torch.Tensor], batch_size: int, device: torch.device):

@@ -23,7 +23,7 @@ from seqarena.sizing import solve_width
 from seqarena.splits import SPLITS
 from seqarena.tasks import forecast_covariates as cov
 from seqarena.tasks import forecast_dist as dist
-from seqarena.tasks.base import COST, LATENCY, Column, Metric, Requires, Task, refuse_unless_default
+from seqarena.tasks.base import COST, LATENCY, Column, Distillable, Metric, Requires, Task, refuse_unless_default
 from seqarena.tasks.forecast_data import combined, constant_columns, panel_gap_unit, prepare
 from seqarena.tasks.forecast_dist import check_quantiles
 from seqarena.tasks.forecast_metrics import Sums
@@ -238,6 +238,14 @@ class ForecastTask(Task):
         x, y, *future = batch  # future: the horizon's future-known values (B, H, F), when there are any
         tc = self.cfg.task
         return dist.loss(model(x, *future), y, tc.distribution, tc.quantiles)
+
+    def distill_outputs(self, model: nn.Module, batch: tuple[torch.Tensor, ...]) -> Distillable:
+        x, y, *future = batch
+        tc = self.cfg.task
+        if tc.distribution != "point":
+            raise ConfigError(f"train.teacher distils point forecasts; task.distribution={tc.distribution} is not one")
+        out = model(x, *future)  # (B, H, C_out)
+        return Distillable(dist.loss(out, y, tc.distribution, tc.quantiles), out, "values")
 
     @torch.inference_mode()
     def calibrate(self, model: nn.Module, device: torch.device, batch_size: int = 256) -> None:

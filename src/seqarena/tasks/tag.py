@@ -24,7 +24,7 @@ from seqarena.ranges import FRACTION, NON_NEGATIVE, UNIT, at_least, opt
 from seqarena.registry import get_model, register_task
 from seqarena.sizing import solve_width
 from seqarena.splits import SPLITS
-from seqarena.tasks.base import COST, LATENCY, Column, Metric, Requires, Task
+from seqarena.tasks.base import COST, LATENCY, Column, Distillable, Metric, Requires, Task
 from seqarena.tasks.tag_metrics import most_frequent_tags, scheme_of, tagging_metrics
 from seqarena.tasks.tag_model import IGNORE, TagModel, collate
 
@@ -147,6 +147,12 @@ class TagTask(Task):
         x, mask, y = batch
         logits = model(x, mask)  # (B, T, K)
         return F.cross_entropy(logits.flatten(0, 1), y.flatten(), ignore_index=IGNORE)
+
+    def distill_outputs(self, model: nn.Module, batch: tuple[torch.Tensor, ...]) -> Distillable:
+        x, mask, y = batch
+        logits = model(x, mask)  # (B, T, K)
+        loss = F.cross_entropy(logits.flatten(0, 1), y.flatten(), ignore_index=IGNORE)
+        return Distillable(loss, logits, "logits", mask)
 
     def evaluate(self, model: nn.Module, split: str, batch_size: int, device: torch.device) -> dict[str, Any]:
         was_training = model.training

@@ -23,6 +23,9 @@ def check_options(cfg: TrainConfig) -> None:
         refuse_unless_default(cfg, "train.step_epochs", "it paces train.schedule=step")
     if cfg.schedule not in ("step", "plateau"):
         refuse_unless_default(cfg, "train.gamma", "it is the decay of train.schedule=step or plateau")
+    if cfg.teacher is None:
+        for key in ("train.distill_alpha", "train.distill_temperature"):
+            refuse_unless_default(cfg, key, "it weighs distillation; give train.teacher=RUN_DIR")
 
 
 def _multiplier(name: str, lr_mult: dict[str, float]) -> float:

@@ -1,0 +1,66 @@
+"""Knowledge distillation: a small student trained alone against the same student distilled from a larger teacher
+(`train.teacher`), on the same data and seeds. Prints JSON: the teacher's and each student's test metrics, mean and
+spread over seeds, and the parameter counts.
+
+    .venv/bin/python benchmarks/distillation.py [--data ETTh1] [--seeds 0,1,2] [--alpha 0.5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+from pathlib import Path
+
+import torch
+
+import seqarena
+
+
+def config(model: dict, seed: int, data: str, extra: dict | None = None) -> dict:
+    return {
+        "task": {"name": "forecast", "data": data, "features": "M", "lookback": 96, "horizon": 96},
+        "model": model,
+        "train": {"max_epochs": 10, "batch_size": 32, "lr": 1e-3, "patience": 3, "seed": seed, "progress": False,
+                  **(extra or {})},
+    }  # fmt: skip
+
+
+def summary(runs: list) -> dict:
+    out = {"params": runs[0].params}
+    for key in ("mse", "mae"):
+        values = [r.results["test"][key] for r in runs]
+        out[f"test_{key}_mean"] = round(statistics.mean(values), 4)
+        out[f"test_{key}_std"] = round(statistics.stdev(values), 4) if len(values) > 1 else None
+        out[f"test_{key}_per_seed"] = [round(v, 4) for v in values]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", default="ETTh1")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--alpha", type=float, default=0.5)
+    parser.add_argument("--teacher", default='{"name": "transformer", "d_model": 64, "num_layers": 2}')
+    parser.add_argument("--student", default='{"name": "gru", "d_model": 16}')
+    args = parser.parse_args()
+    seeds = [int(s) for s in args.seeds.split(",")]
+    teacher_model, student_model = json.loads(args.teacher), json.loads(args.student)
+    root = Path(tempfile.mkdtemp(prefix="distill-"))
+    quiet = {"log": lambda _: None}
+    teacher = seqarena.train(config(teacher_model, 0, args.data), root / "teacher", **quiet)
+    print(json.dumps({"teacher": summary([teacher])}), flush=True)
+    alone = [seqarena.train(config(student_model, s, args.data), root / f"alone-{s}", **quiet) for s in seeds]
+    print(json.dumps({"student alone": summary(alone)}), flush=True)
+    extra = {"teacher": str(root / "teacher"), "distill_alpha": args.alpha}
+    distilled = [seqarena.train(config(student_model, s, args.data, extra), root / f"distilled-{s}", **quiet)
+                 for s in seeds]  # fmt: skip
+    report = {"benchmark": "distillation", "data": args.data, "alpha": args.alpha, "seeds": seeds,
+              "threads": torch.get_num_threads(), "teacher_model": teacher_model, "student_model": student_model,
+              "teacher": summary([teacher]), "student_alone": summary(alone), "student_distilled": summary(distilled)}  # fmt: skip
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""Knowledge distillation (train.teacher): the matching loss, a student that learns from its teacher alone
+(alpha 1: the labels are never used), forecasts distilled from a teacher, and the refusals (other data, another
+task, a task that cannot distil) before anything is written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from seqarena.errors import ConfigError, SeqarenaError
+from seqarena.run import train
+from seqarena.training.distill import matching_loss
+
+QUIET = {"log": lambda _: None}
+TAG = {"name": "tag", "data": "synthetic-ner"}
+FAST = {"max_epochs": 6, "lr": 5e-3, "seed": 0, "progress": False}
+
+
+def test_matching_loss_is_zero_for_equal_outputs_and_scales_with_the_temperature() -> None:
+    logits = torch.randn(4, 5)
+    assert float(matching_loss(logits, logits, "logits", 2.0, None)) == pytest.approx(0.0, abs=1e-6)
+    other = torch.randn(4, 5)
+    kl1 = matching_loss(logits * 2, other * 2, "logits", 2.0, None)
+    kl2 = matching_loss(logits, other, "logits", 1.0, None)
+    assert float(kl1) == pytest.approx(4 * float(kl2), rel=1e-5)  # same softened distributions, times T^2
+    mask = torch.tensor([[True, False]])
+    a, b = torch.zeros(1, 2, 3), torch.tensor([[[1.0, 1.0, 1.0], [9.0, 9.0, 9.0]]])
+    assert float(matching_loss(a, b, "values", 1.0, mask)) == pytest.approx(1.0)  # the masked step is left out
+
+
+@pytest.fixture(scope="module")
+def teacher(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("teacher") / "run"
+    train({"task": TAG, "model": {"name": "gru", "d_model": 32, "bidirectional": True}, "train": FAST}, out, **QUIET)
+    return out
+
+
+def test_a_student_learns_from_its_teacher_alone(teacher: Path, tmp_path: Path) -> None:
+    student = {"name": "gru", "d_model": 16, "bidirectional": True}
+    run = train({"task": TAG, "model": student, "train": {**FAST, "teacher": str(teacher), "distill_alpha": 1.0}},
+                tmp_path / "student", **QUIET)  # fmt: skip
+    test = run.results["test"]
+    assert test["f1"] > 0.9 and test["f1"] > test["baseline_f1"] + 0.5  # the labels played no part
+    info = json.loads((tmp_path / "student" / "run.json").read_text())
+    assert info["teacher"]["model"] == "gru" and info["teacher"]["alpha"] == 1.0
+
+
+def test_a_teacher_on_other_data_or_another_task_is_refused_before_anything_is_written(
+    teacher: Path, tmp_path: Path
+) -> None:
+    other = {**TAG, "split_seed": 1}  # another split: other training values
+    with pytest.raises(ConfigError, match="trained on other values"):
+        train({"task": other, "model": {"name": "gru", "d_model": 8}, "train": {**FAST, "teacher": str(teacher)}},
+              tmp_path / "a", **QUIET)  # fmt: skip
+    with pytest.raises(ConfigError, match="is a tag run"):
+        train({"task": {"name": "forecast", "data": "co2"}, "model": {"name": "gru", "d_model": 8},
+               "train": {**FAST, "teacher": str(teacher)}}, tmp_path / "b", **QUIET)  # fmt: skip
+    with pytest.raises(SeqarenaError, match="not a finished run"):
+        train({"task": TAG, "model": {"name": "gru", "d_model": 8}, "train": {**FAST, "teacher": str(tmp_path)}},
+              tmp_path / "c", **QUIET)  # fmt: skip
+    with pytest.raises(ConfigError, match="train.distill_alpha"):
+        train({"task": TAG, "model": {"name": "gru", "d_model": 8}, "train": {**FAST, "distill_alpha": 0.9}},
+              tmp_path / "d", **QUIET)  # fmt: skip
+    assert not any((tmp_path / d).exists() for d in "abcd")
+
+
+def test_forecasts_distil_and_a_task_that_cannot_says_so(tmp_path: Path) -> None:
+    task = {"name": "forecast", "data": "co2", "lookback": 24, "horizon": 4}
+    tr = {"max_epochs": 2, "progress": False, "seed": 0}
+    train({"task": task, "model": {"name": "lstm", "d_model": 16}, "train": tr}, tmp_path / "t", **QUIET)
+    run = train({"task": task, "model": {"name": "gru", "d_model": 8}, "train": {**tr, "teacher": str(tmp_path / "t")}},
+                tmp_path / "s", **QUIET)  # fmt: skip
+    assert run.results["test"]["mse"] > 0
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("the cat sat on the mat.\n" * 2000, encoding="utf-8")
+    lm = {"name": "lm", "data": str(corpus), "block_size": 16}
+    train({"task": lm, "model": {"name": "gru", "d_model": 8}, "train": tr}, tmp_path / "lm", **QUIET)
+    with pytest.raises(SeqarenaError, match="cannot distil"):
+        train({"task": lm, "model": {"name": "gru", "d_model": 8}, "train": {**tr, "teacher": str(tmp_path / "lm")}},
+              tmp_path / "lm2", **QUIET)  # fmt: skip
