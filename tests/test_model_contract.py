@@ -44,6 +44,9 @@ VARIANTS = {  # extra configurations worth covering beyond the defaults
     "layernorm_lstm": [{"num_layers": 1}],
     "mamba": [{"d_state": 4, "expand": 1, "d_conv": 2, "num_layers": 1}, {"scan": "chunked", "scan_chunk": 5}],
     "grud": [{"num_layers": 2, "dropout": 0.1}, {"masked": True}],
+    "ode_rnn": [{"num_layers": 2, "dropout": 0.1, "solver": "euler", "ode_steps": 2}, {"solver": "dopri5"}],
+    "separable_rnn": [{"num_layers": 1, "dropout": 0.1}],
+    "tapered": [{"cell": "gru", "taper": 1.0}, {"cell": "rnn", "num_layers": 2, "dropout": 0.1}],
 }
 CASES = [(name, {}) for name in model_names()] + [(n, v) for n, vs in VARIANTS.items() for v in vs]
 CHECKS = [(name, extra, check) for name, extra in CASES for check, _ in model_checks(name, **extra)]

@@ -31,6 +31,8 @@ _BUILTIN_MODEL_MODULES = (
     "seqarena.models.lstm_variants",
     "seqarena.models.grud",
     "seqarena.models.ode_rnn",
+    "seqarena.models.separable_rnn",
+    "seqarena.models.tapered",
     "seqarena.models.bigbird",
     "seqarena.models.reformer",
     "seqarena.models.encdec",
