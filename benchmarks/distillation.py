@@ -58,7 +58,8 @@ def main() -> None:
                  for s in seeds]  # fmt: skip
     report = {"benchmark": "distillation", "data": args.data, "alpha": args.alpha, "seeds": seeds,
               "threads": torch.get_num_threads(), "teacher_model": teacher_model, "student_model": student_model,
-              "teacher": summary([teacher]), "student_alone": summary(alone), "student_distilled": summary(distilled)}  # fmt: skip
+              "teacher": summary([teacher]), "student_alone": summary(alone),
+              "student_distilled": summary(distilled)}  # fmt: skip
     print(json.dumps(report, indent=2))
 
 
