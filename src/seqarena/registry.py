@@ -43,6 +43,7 @@ _BUILTIN_TASKS = {  # name -> module; each module registers its task class with 
     "classify": "seqarena.tasks.classify",
     "seq2seq": "seqarena.tasks.seq2seq",
     "tag": "seqarena.tasks.tag",
+    "next_item": "seqarena.tasks.next_item",
     "adding": "seqarena.tasks.diagnostic",
     "copy_memory": "seqarena.tasks.diagnostic",
     "selective_copy": "seqarena.tasks.diagnostic",
