@@ -53,6 +53,10 @@ class TrainConfig:
     grad_checkpointing: bool = False
     device: Literal["auto", "cpu", "cuda"] = "auto"
     progress: bool = True  # a progress bar when stdout is a terminal
+    init: str | None = None  # warm start: a finished run whose weights (matched by name and shape) start this one
+    unfreeze: list[str] = field(default_factory=list)  # parameter-name prefixes frozen at first, unfrozen in this
+    # order (e.g. top layers first), one group every unfreeze_every epochs: progressive unfreezing
+    unfreeze_every: int = opt(1, at_least(1))
     teacher: str | None = None  # knowledge distillation: a finished run on the same data whose outputs the model
     # also matches (soft targets at distill_temperature for classes, its forecasts for regression)
     distill_alpha: float = opt(0.5, UNIT)  # the loss: (1 - alpha) * task loss + alpha * matching the teacher

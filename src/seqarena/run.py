@@ -32,7 +32,7 @@ from seqarena.models.base import count_params
 from seqarena.registry import get_model, get_task
 from seqarena.sizing import has_width
 from seqarena.splits import check_split
-from seqarena.training import checkpoint, distill, distributed, flops
+from seqarena.training import checkpoint, distributed, flops, recipes
 from seqarena.training.defaults import adapt, keep_resolved
 from seqarena.training.loggers import tracking
 from seqarena.training.loop import fit, short_training_note
@@ -190,7 +190,7 @@ def train(
         log(note)
     torch.manual_seed(cfg.train.seed)
     model = task.build_model(cfg).to(device)
-    trainer = distill.wrap(task, cfg.train, device, load)  # the task, or it with a teacher's term (train.teacher)
+    trainer, recipes_info = recipes.prepare(task, model, cfg.train, device, load)  # train.init, unfreeze, teacher
     changes = _prepare_dir(out, cfg, resume, allow_change or []) if world.main else []
     created = changes is None
     lock = RunLock(out) if world.main else contextlib.nullcontext()  # a refused second process leaves the run alone
@@ -212,7 +212,7 @@ def train(
                 "changes": changes or [],  # settings changed on --resume with --allow-change
                 "distributed": distributed.describe(world),  # torchrun ranks and backend (None: one process)
                 "kernels": kernels.describe(model, device),  # e.g. a GRU's time loop: seqarena's C++ or nn.GRU
-                "teacher": distill.describe(cfg.train),  # knowledge distillation's teacher run, or None
+                **recipes_info,  # the teacher (distillation), the warm start and the unfreezing schedule
             }
             write_json(out / "run.json", info)
             if chosen:

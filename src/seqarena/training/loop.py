@@ -17,7 +17,7 @@ from torch import nn
 from seqarena.config import TrainConfig
 from seqarena.errors import SeqarenaError
 from seqarena.files import atomic_write_text, dumps
-from seqarena.training import distributed
+from seqarena.training import distributed, recipes
 from seqarena.training.checkpoint import load_checkpoint, save_checkpoint
 from seqarena.training.optim import build_optimizer, lr_factor, set_lr
 from seqarena.training.precision import autocast_context
@@ -92,6 +92,8 @@ def fit(
         torch.manual_seed(epoch_seed(cfg.seed, epoch))
         generator = torch.Generator().manual_seed(epoch_seed(cfg.seed, epoch))
         model.train()
+        for group in recipes.unfreeze(model, cfg, epoch):  # progressive unfreezing (train.unfreeze)
+            log(f"epoch {epoch + 1}: unfreezing {group}")
         started, loss_sum, seen, lr = time.perf_counter(), torch.zeros((), dtype=torch.float64), 0, cfg.lr
         bar.start(epoch + 1, cfg.max_epochs)
         for batch in task.train_batches(cfg.batch_size, generator):

@@ -23,6 +23,8 @@ def check_options(cfg: TrainConfig) -> None:
         refuse_unless_default(cfg, "train.step_epochs", "it paces train.schedule=step")
     if cfg.schedule not in ("step", "plateau"):
         refuse_unless_default(cfg, "train.gamma", "it is the decay of train.schedule=step or plateau")
+    if not cfg.unfreeze:
+        refuse_unless_default(cfg, "train.unfreeze_every", "it paces train.unfreeze; list the groups to unfreeze")
     if cfg.teacher is None:
         for key in ("train.distill_alpha", "train.distill_temperature"):
             refuse_unless_default(cfg, key, "it weighs distillation; give train.teacher=RUN_DIR")
