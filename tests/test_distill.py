@@ -78,6 +78,7 @@ def test_forecasts_distil_and_a_task_that_cannot_says_so(tmp_path: Path) -> None
     corpus.write_text("the cat sat on the mat.\n" * 2000, encoding="utf-8")
     lm = {"name": "lm", "data": str(corpus), "block_size": 16}
     train({"task": lm, "model": {"name": "gru", "d_model": 8}, "train": tr}, tmp_path / "lm", **QUIET)
-    with pytest.raises(SeqarenaError, match="cannot distil"):
+    with pytest.raises(ConfigError, match="cannot distil"):
         train({"task": lm, "model": {"name": "gru", "d_model": 8}, "train": {**tr, "teacher": str(tmp_path / "lm")}},
               tmp_path / "lm2", **QUIET)  # fmt: skip
+    assert not (tmp_path / "lm2").exists()

@@ -270,6 +270,10 @@ class Task:
         OnnxGraphs) with ONNX Runtime: how int8 is scored on the task's own metric."""
         raise SeqarenaError(f"task '{cls.name}' cannot score an ONNX export")
 
+    def why_no_distillation(self) -> str | None:
+        """Why this task (as configured) cannot train against a teacher (train.teacher); None when it can."""
+        return f"task '{self.name}' cannot distil from a teacher yet"
+
     def distill_outputs(self, model: nn.Module, batch: tuple[torch.Tensor, ...]) -> Distillable:
         """The batch's loss and what a student matches of a teacher (train.teacher): class logits, or point
         forecasts for regression."""

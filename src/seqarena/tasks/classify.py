@@ -227,6 +227,9 @@ class ClassifyTask(Task):
         x, mask, y = batch
         return F.cross_entropy(model(x, mask), y, ignore_index=-1)
 
+    def why_no_distillation(self) -> str | None:
+        return None
+
     def distill_outputs(self, model: nn.Module, batch: tuple[torch.Tensor, ...]) -> Distillable:
         x, mask, y = batch
         logits = model(x, mask)  # (B, K)

@@ -239,11 +239,13 @@ class ForecastTask(Task):
         tc = self.cfg.task
         return dist.loss(model(x, *future), y, tc.distribution, tc.quantiles)
 
+    def why_no_distillation(self) -> str | None:
+        d = self.cfg.task.distribution
+        return None if d == "point" else f"train.teacher distils point forecasts; task.distribution={d} is not one"
+
     def distill_outputs(self, model: nn.Module, batch: tuple[torch.Tensor, ...]) -> Distillable:
         x, y, *future = batch
         tc = self.cfg.task
-        if tc.distribution != "point":
-            raise ConfigError(f"train.teacher distils point forecasts; task.distribution={tc.distribution} is not one")
         out = model(x, *future)  # (B, H, C_out)
         return Distillable(dist.loss(out, y, tc.distribution, tc.quantiles), out, "values")
 

@@ -148,6 +148,9 @@ class TagTask(Task):
         logits = model(x, mask)  # (B, T, K)
         return F.cross_entropy(logits.flatten(0, 1), y.flatten(), ignore_index=IGNORE)
 
+    def why_no_distillation(self) -> str | None:
+        return None
+
     def distill_outputs(self, model: nn.Module, batch: tuple[torch.Tensor, ...]) -> Distillable:
         x, mask, y = batch
         logits = model(x, mask)  # (B, T, K)

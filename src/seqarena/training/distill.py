@@ -64,6 +64,9 @@ def wrap(task: Any, cfg: TrainConfig, device: torch.device, load: Callable[[Path
     (seqarena.run.load) and checked against the task."""
     if cfg.teacher is None:
         return task
+    why = task.why_no_distillation()
+    if why is not None:
+        raise ConfigError(f"train.teacher={cfg.teacher}: {why}")
     teacher_dir = Path(cfg.teacher).expanduser()
     run = load(teacher_dir)
     if run.config.task.name != task.cfg.task.name:
