@@ -43,9 +43,9 @@ def main() -> None:
         "warm start, recurrent layers frozen for epoch 1": {"init": str(root / "source"), "unfreeze": ["net"]},
     }
     results = {"source run on its own test split": {"test_mse": round(source.results["test"]["mse"], 4)}}
-    for label, extra in cases.items():
-        runs = [seqarena.train(config(args.target, s, args.epochs, extra), root / f"{label[:10]}-{s}".replace(" ", "_"),
-                               **quiet) for s in seeds]  # fmt: skip
+    for case, (label, extra) in enumerate(cases.items()):
+        runs = [seqarena.train(config(args.target, s, args.epochs, extra), root / f"case{case}-seed{s}", **quiet)
+                for s in seeds]  # fmt: skip
         row = {}
         for key in ("mse", "mae"):
             values = [r.results["test"][key] for r in runs]
