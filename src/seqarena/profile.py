@@ -85,3 +85,19 @@ def training_step_mb(model: torch.nn.Module, x: torch.Tensor, batch_factor: int 
     weights = sum(p.numel() * p.element_size() for p in model.parameters())
     saved = saved_bytes(lambda: model.train()(x)[0], model.parameters())
     return (4 * weights + batch_factor * saved) / 2**20
+
+
+def batch_latencies(model: Any, examples: list[Any], batch_inputs: Callable[[list[Any]], tuple], reps: int = 30,
+                    batches: tuple[int, ...] = (1, 64)) -> dict[str, float]:  # fmt: skip
+    """latency_b{n}_ms and latency_b{n}_p95_ms of `model` on batches of n real examples (repeated to fill a
+    batch), each batch built by `batch_inputs(examples) -> model's positional inputs`, in eval mode."""
+    import torch
+
+    model.eval()
+    out: dict[str, float] = {}
+    for n in batches:
+        inputs = batch_inputs([examples[i % len(examples)] for i in range(n)])
+        with torch.inference_mode():
+            lat = timed(lambda inputs=inputs: model(*inputs), reps)
+        out[f"latency_b{n}_ms"], out[f"latency_b{n}_p95_ms"] = lat["median_ms"], lat["p95_ms"]
+    return out

@@ -77,7 +77,6 @@ class GRUDLayer(nn.Module):
     def forward(self, x: torch.Tensor, h: torch.Tensor, dt: torch.Tensor, mask: torch.Tensor | None,
                 last: torch.Tensor, since: torch.Tensor):  # fmt: skip
         # x: (B, T, D); h: (B, H); dt: (B, T); mask: (B, T, D) or None
-        H = self.hidden
         x_hat, delta, last, since = self.inputs(x, dt, mask, last, since)
         gi = self.w_x(x_hat)  # (B, T, 3H): every step's input projection in one matmul
         if mask is not None:
@@ -86,14 +85,19 @@ class GRUDLayer(nn.Module):
         w_h, b_h = self.w_h.weight.t(), self.w_h.bias  # (H, 3H), (3H,)
         outs = []
         for gi_t, decay_t in zip(gi.unbind(1), decay.unbind(1), strict=True):
-            h = decay_t * h
-            gh = torch.addmm(b_h, h, w_h)  # (B, 3H)
-            rz = torch.sigmoid(gi_t[:, : 2 * H] + gh[:, : 2 * H])
-            r, z = rz[:, :H], rz[:, H:]
-            n = torch.tanh(torch.addcmul(gi_t[:, 2 * H :], r, gh[:, 2 * H :]))
-            h = n + z * (h - n)  # (1 - z) n + z h
+            h = gru_update(gi_t, decay_t * h, w_h, b_h)
             outs.append(h)
         return torch.stack(outs, dim=1), h, last, since  # (B, T, H)
+
+
+def gru_update(gi_t: torch.Tensor, h: torch.Tensor, w_h: torch.Tensor, b_h: torch.Tensor) -> torch.Tensor:
+    """One GRU step from a precomputed input projection gi_t (B, 3H) and the state h (B, H); w_h (H, 3H)."""
+    H = h.shape[1]
+    gh = torch.addmm(b_h, h, w_h)  # (B, 3H)
+    rz = torch.sigmoid(gi_t[:, : 2 * H] + gh[:, : 2 * H])
+    r, z = rz[:, :H], rz[:, H:]
+    n = torch.tanh(torch.addcmul(gi_t[:, 2 * H :], r, gh[:, 2 * H :]))
+    return n + z * (h - n)  # (1 - z) n + z h
 
 
 @register_model("grud")

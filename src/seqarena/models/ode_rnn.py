@@ -19,6 +19,7 @@ from torch import nn
 from seqarena.errors import ConfigError
 from seqarena.extras import need
 from seqarena.models.base import Capabilities, SequenceModel, State
+from seqarena.models.grud import gru_update
 from seqarena.ranges import POSITIVE, at_least, opt
 from seqarena.registry import register_model
 
@@ -76,17 +77,11 @@ class ODERNNLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, h: torch.Tensor, dt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # x: (B, T, H); h: (B, H); dt: (B, T) the gap before each step
-        H = self.hidden
         gi = self.w_x(x)  # (B, T, 3H): every step's input projection in one matmul
         w_h, b_h = self.w_h.weight.t(), self.w_h.bias  # (H, 3H), (3H,)
         outs = []
         for gi_t, dt_t in zip(gi.unbind(1), dt.unbind(1), strict=True):
-            h = self.evolve(h, dt_t)  # the state flows through the gap
-            gh = torch.addmm(b_h, h, w_h)  # (B, 3H)
-            rz = torch.sigmoid(gi_t[:, : 2 * H] + gh[:, : 2 * H])
-            r, z = rz[:, :H], rz[:, H:]
-            n = torch.tanh(torch.addcmul(gi_t[:, 2 * H :], r, gh[:, 2 * H :]))
-            h = n + z * (h - n)  # (1 - z) n + z h
+            h = gru_update(gi_t, self.evolve(h, dt_t), w_h, b_h)  # the state flows through the gap, then reads x_t
             outs.append(h)
         return torch.stack(outs, dim=1), h  # (B, T, H)
 

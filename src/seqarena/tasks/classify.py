@@ -274,16 +274,10 @@ class ClassifyTask(Task):
 
     def profile(self, model: nn.Module, run_dir: Path, training: dict[str, Any] | None = None) -> dict[str, Any]:
         """Latency of classifying real test sequences at batch 1 and 64 (median and p95)."""
-        from seqarena.profile import timed
+        from seqarena.profile import batch_latencies
 
-        xs, out = self.x["test"], super().profile(model, run_dir, training)
-        model.eval()
-        for batch in (1, 64):
-            x, mask = collate([xs[i % len(xs)] for i in range(batch)])
-            with torch.inference_mode():
-                lat = timed(lambda x=x, mask=mask: model(x, mask), 30)
-            out[f"latency_b{batch}_ms"], out[f"latency_b{batch}_p95_ms"] = lat["median_ms"], lat["p95_ms"]
-        return out
+        out = super().profile(model, run_dir, training)
+        return {**out, **batch_latencies(model, self.x["test"], collate)}
 
     @classmethod
     def onnx_model(cls, run: Any, graphs: Any) -> nn.Module:

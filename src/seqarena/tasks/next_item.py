@@ -175,16 +175,10 @@ class NextItemTask(Task):
 
     def profile(self, model: nn.Module, run_dir: Path, training: dict[str, Any] | None = None) -> dict[str, Any]:
         """Latency of ranking the catalogue for real test users at batch 1 and 64 (median and p95)."""
-        from seqarena.profile import timed
+        from seqarena.profile import batch_latencies
 
-        xs, out = self.eval_sets["test"][0], super().profile(model, run_dir, training)
-        model.eval()
-        for batch in (1, 64):
-            x, _ = collate([xs[i % len(xs)] for i in range(batch)])
-            with torch.inference_mode():
-                lat = timed(lambda x=x: model(x), 30)
-            out[f"latency_b{batch}_ms"], out[f"latency_b{batch}_p95_ms"] = lat["median_ms"], lat["p95_ms"]
-        return out
+        out = super().profile(model, run_dir, training)
+        return {**out, **batch_latencies(model, self.eval_sets["test"][0], lambda xs: collate(xs)[:1])}
 
     @classmethod
     def predict(cls, run: Any, inputs: Any, **options: Any) -> tuple[Any, str]:
