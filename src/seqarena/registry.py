@@ -44,6 +44,7 @@ _BUILTIN_TASKS = {  # name -> module; each module registers its task class with 
     "seq2seq": "seqarena.tasks.seq2seq",
     "tag": "seqarena.tasks.tag",
     "next_item": "seqarena.tasks.next_item",
+    "anomaly": "seqarena.tasks.anomaly",
     "adding": "seqarena.tasks.diagnostic",
     "copy_memory": "seqarena.tasks.diagnostic",
     "selective_copy": "seqarena.tasks.diagnostic",

@@ -52,9 +52,9 @@ def datasets() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from seqarena.data import labelled, pairs, registry, tagged
+    from seqarena.data import anomalies, labelled, pairs, registry, tagged
 
     table = Table("dataset", "task", "size", "defaults", "period", "licence", "available", "description")
-    for row in [*registry.listing(), *labelled.listing(), *pairs.listing(), *tagged.listing()]:
+    for row in [*registry.listing(), *labelled.listing(), *pairs.listing(), *tagged.listing(), *anomalies.listing()]:
         table.add_row(*row)
     Console(width=160).print(table)
