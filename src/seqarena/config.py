@@ -62,6 +62,9 @@ class TrainConfig:
     distill_alpha: float = opt(0.5, UNIT)  # the loss: (1 - alpha) * task loss + alpha * matching the teacher
     distill_temperature: float = opt(2.0, POSITIVE)  # softens both class distributions; the KL term is scaled
     # by temperature^2 so its gradients keep their size (Hinton et al., 2015)
+    length_warmup: int = opt(0, NON_NEGATIVE)  # curriculum: over this many steps the training sequences grow
+    # linearly from length_start tokens to the task's full length (sequence-length warm-up); 0: off
+    length_start: int = opt(8, at_least(1))
     loggers: list[Literal["tensorboard", "mlflow"]] = field(default_factory=list)  # experiment tracking beside
     # metrics.jsonl (seqarena[track]): TensorBoard event files in the run, MLflow at MLFLOW_TRACKING_URI
 

@@ -14,6 +14,7 @@ from torch import nn
 
 from seqarena.models.base import Capabilities, SequenceModel, State
 from seqarena.models.kernels import lstm_cells, native
+from seqarena.ranges import NON_NEGATIVE, opt
 from seqarena.registry import register_model
 
 
@@ -27,6 +28,8 @@ class CellLSTMConfig:
     # auto: the C++ time loop (models/kernels) for float32 on the CPU when it is built, else this file's autograd
     # loop; torch: always the autograd loop
     kernel: Literal["auto", "torch"] = "auto"
+    cell_l2: float = opt(0.0, NON_NEGATIVE)  # training: add cell_l2 * mean(c_t^2) over steps, layers and units to
+    # the loss, keeping the cell state small (the articles use 0.001); it runs the autograd loop while training
 
 
 class CellLayer(nn.Module):
@@ -50,9 +53,10 @@ class CellLayer(nn.Module):
             gate_bias.zero_()
             gate_bias[width : 2 * width] = 1.0  # forget gate (order: input, forget, output, candidate) opens
 
-    def forward(self, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor):
+    def forward(self, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor, cells: list | None = None):
         # x: (B, T, D); h, c: (B, H). Gate order inside: input, forget, output (one sigmoid), then candidate.
-        if self.kernel != "torch" and native.usable("lstm_cells", x):
+        # `cells`: a list that gets each step's mean squared cell state (the C++ loop does not expose them)
+        if self.kernel != "torch" and cells is None and native.usable("lstm_cells", x):
             return lstm_cells.run_layer(self, x, h, c)  # the same math in a C++ loop (models/kernels)
         H = self.hidden
         xs = self.w_x(x)  # (B, T, 4H): every step's input projection in one matmul
@@ -72,6 +76,8 @@ class CellLayer(nn.Module):
                 o = torch.sigmoid(torch.addcmul(gates[:, 2 * H : 3 * H], self.peep[2], c))
             h = o * torch.tanh(self.ln_c(c) if self.ln else c)
             outs.append(h)
+            if cells is not None:
+                cells.append(c.square().mean())
         return torch.stack(outs, dim=1), h, c  # (B, T, H)
 
 
@@ -95,7 +101,7 @@ class _CellLSTM(SequenceModel):
 
     def describe_kernel(self, device: torch.device) -> str:
         """Which time loop training on `device` uses (run.json records it)."""
-        if self.cfg.kernel == "torch" or device.type != "cpu":
+        if self.cfg.kernel == "torch" or self.cfg.cell_l2 or device.type != "cpu":
             return "autograd loop"
         return native.describe("lstm_cells", "seqarena C++ loop", "autograd loop")
 
@@ -106,10 +112,13 @@ class _CellLSTM(SequenceModel):
     def forward(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
         h0, c0 = state if state is not None else self.init_state(x.shape[0], x.device)
         hs, cs = [], []
+        cells = [] if self.cfg.cell_l2 and self.training and torch.is_grad_enabled() else None
         for i, layer in enumerate(self.layers):
-            x, h, c = layer(x if i == 0 else self.drop(x), h0[i], c0[i])
+            x, h, c = layer(x if i == 0 else self.drop(x), h0[i], c0[i], cells)
             hs.append(h)
             cs.append(c)
+        if cells:  # collected by the training loop (training/recipes.py penalty)
+            self.penalty = self.cfg.cell_l2 * torch.stack(cells).mean()
         return x, (torch.stack(hs), torch.stack(cs))  # (B, T, H)
 
 

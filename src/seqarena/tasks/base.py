@@ -279,6 +279,18 @@ class Task:
         forecasts for regression."""
         raise SeqarenaError(f"task '{self.name}' cannot distil from a teacher yet (train.teacher)")
 
+    def why_no_curriculum(self) -> str | None:
+        """Why this task (as configured) cannot train on shortened sequences (train.length_warmup); None: it can."""
+        return f"task '{self.name}' has no length curriculum yet"
+
+    def sequence_length(self, batch: tuple[torch.Tensor, ...]) -> int:
+        """The full sequence length of a training batch (train.length_warmup)."""
+        return int(batch[0].shape[1])
+
+    def shorten(self, batch: tuple[torch.Tensor, ...], length: int) -> tuple[torch.Tensor, ...]:
+        """The training batch with its sequences cut to `length` steps (train.length_warmup)."""
+        raise SeqarenaError(f"task '{self.name}' has no length curriculum yet (train.length_warmup)")
+
     @classmethod
     def ensemble(cls, runs: list[Any], split: str, batch_size: int) -> dict[str, Any]:
         """Metrics of the averaged predictions of several finished runs (cross-validation folds)."""

@@ -67,22 +67,13 @@ class LMTask(Task):
     requires = Requires(causal=True)
     metric = PPL
     quality = (PPL, Metric("bpc", "test bits per character"))
-    columns = (
-        Column("test ppl", "test_ppl", 3, True),
-        Column("test bpc", "test_bpc", 4, True),
-        Column("params", "params", 0),
-        Column("train s", "train_seconds", 1),
-        Column("train tokens/s", "train_tokens_per_s", 0),
-        Column("to best s", "time_to_best", 1),
-        Column("gen tokens/s", "gen_tokens_per_s", 0),
-        Column("repetition", "repetition_rate", 3),
-        Column("distinct-2", "distinct_2", 3),
-        Column("copied 4-grams", "copy_rate", 3),
-    )
-    references = {
-        "unigram_ppl": "a unigram model (training-split token frequencies) scores perplexity {value:.2f} on the same "
-        "test tokens."
-    }
+    columns = (Column("test ppl", "test_ppl", 3, True), Column("test bpc", "test_bpc", 4, True),
+               Column("params", "params", 0), Column("train s", "train_seconds", 1),
+               Column("train tokens/s", "train_tokens_per_s", 0), Column("to best s", "time_to_best", 1),
+               Column("gen tokens/s", "gen_tokens_per_s", 0), Column("repetition", "repetition_rate", 3),
+               Column("distinct-2", "distinct_2", 3), Column("copied 4-grams", "copy_rate", 3))  # fmt: skip
+    references = {"unigram_ppl": "a unigram model (training-split token frequencies) scores perplexity {value:.2f} on "
+                  "the same test tokens."}  # fmt: skip
     loss_name = "cross-entropy (nats/token)"
     length_key = "block_size"  # other context lengths: disjoint windows of that many tokens from a fresh state
     adopts = ("tie_weights",)  # the embedding and output layer belong to the task; accept the common spelling
@@ -203,6 +194,14 @@ class LMTask(Task):
         for i in range(0, len(starts), batch_size):
             chunk = ids[starts[i : i + batch_size, None] + span]  # (b, T + 1)
             yield chunk[:, :-1], chunk[:, 1:]
+
+    def why_no_curriculum(self) -> str | None:
+        why = "task.batching=stream carries the state across whole blocks; set task.batching=blocks"
+        return why if self.stream else None
+
+    @staticmethod
+    def shorten(batch: tuple[torch.Tensor, ...], length: int) -> tuple[torch.Tensor, ...]:
+        return batch[0][:, :length], batch[1][:, :length]  # (B, length) inputs and their next tokens
 
     def loss(self, model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         x, y = batch

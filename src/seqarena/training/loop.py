@@ -98,6 +98,7 @@ def fit(
         bar.start(epoch + 1, cfg.max_epochs)
         for batch in task.train_batches(cfg.batch_size, generator):
             batch, weight = distributed.shard(_to_device(batch, device), world)
+            batch = recipes.curriculum(task, batch, cfg, state["step"])  # train.length_warmup
             n = len(batch[0])
             factor = lr_factor(
                 cfg, state["step"], epoch, total_steps, state["plateau_factor"], _time_used(cfg, state, started)
@@ -107,7 +108,9 @@ def fit(
             if n:
                 with autocast_context(device, precision):
                     loss = task.loss(model, batch)
-                (loss * weight if world.active else loss).backward()
+                    extra = recipes.penalty(model)  # e.g. model.cell_l2: in the gradient, not in the reported loss
+                objective = loss if extra is None else loss + extra
+                (objective * weight if world.active else objective).backward()
             else:  # a rank whose share of a short last batch is empty sends zero gradients
                 loss = torch.zeros(())
             distributed.average_gradients(model, world)

@@ -1,6 +1,8 @@
 """Training recipes around the loop: warm start from another run's weights (`train.init`), progressive unfreezing
 (`train.unfreeze`: parameter groups frozen at first and unfrozen one after another, top layers first as ULMFiT
-does, every `train.unfreeze_every` epochs), and knowledge distillation (`train.teacher`, training/distill.py).
+does, every `train.unfreeze_every` epochs), a length curriculum (`train.length_warmup`: short sequences first,
+growing linearly to full length, the sequence-length warm-up of Li et al., 2022), and knowledge distillation
+(`train.teacher`, training/distill.py).
 `prepare` checks them all before a run directory is written and says what run.json records."""
 
 from __future__ import annotations
@@ -32,6 +34,11 @@ def prepare(
             raise ConfigError(f"train.unfreeze prefix '{prefix}' matches no parameter (e.g. {', '.join(tops[:8])})")
     if cfg.unfreeze:
         info["unfreeze"] = {"groups": list(cfg.unfreeze), "every_epochs": cfg.unfreeze_every}
+    if cfg.length_warmup:
+        why = task.why_no_curriculum()
+        if why is not None:
+            raise ConfigError(f"train.length_warmup={cfg.length_warmup}: {why}")
+        info["length_warmup"] = {"steps": cfg.length_warmup, "start": cfg.length_start}
     return distill.wrap(task, cfg, device, load), info
 
 
@@ -76,3 +83,23 @@ def unfreeze(model: nn.Module, cfg: TrainConfig, epoch: int) -> list[str]:
             if name == prefix or name.startswith(prefix + "."):
                 p.requires_grad_(live)
     return thawed
+
+
+def curriculum(task: Any, batch: tuple[torch.Tensor, ...], cfg: TrainConfig, step: int) -> tuple[torch.Tensor, ...]:
+    """The batch cut to this step's length under train.length_warmup (the whole batch once warm-up is over)."""
+    if not cfg.length_warmup or step >= cfg.length_warmup:
+        return batch
+    full = task.sequence_length(batch)
+    length = min(full, max(1, int(cfg.length_start + (full - cfg.length_start) * step / cfg.length_warmup)))
+    return task.shorten(batch, length) if length < full else batch
+
+
+def penalty(model: nn.Module) -> torch.Tensor | None:
+    """The regularisers the model's modules computed in this training forward (`penalty` attributes, e.g. an LSTM's
+    model.cell_l2), summed and cleared; None when there are none. Added to the loss for the gradient only."""
+    found = []
+    for module in model.modules():
+        value = module.__dict__.pop("penalty", None)
+        if value is not None:
+            found.append(value)
+    return torch.stack(found).sum() if found else None
