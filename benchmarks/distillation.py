@@ -3,6 +3,10 @@
 spread over seeds, and the parameter counts.
 
     .venv/bin/python benchmarks/distillation.py [--data ETTh1] [--seeds 0,1,2] [--alpha 0.5]
+    .venv/bin/python benchmarks/distillation.py --task lm --seeds 0,1 --student '{"name": "gru", "d_model": 96}'
+
+With `--task lm`: Tiny Shakespeare at character level, nanoGPT's CPU recipe (configs/lm-tinyshakespeare.yaml,
+2,000 steps) for the teacher (its Transformer) and the students (in blocks of 64), validation loss compared.
 """
 
 from __future__ import annotations
@@ -14,11 +18,18 @@ import tempfile
 from pathlib import Path
 
 import torch
+import yaml
 
 import seqarena
 
+LM_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "lm-tinyshakespeare.yaml"
+
 
 def config(model: dict, seed: int, data: str, extra: dict | None = None) -> dict:
+    if data == "tinyshakespeare":
+        base = yaml.safe_load(LM_CONFIG.read_text(encoding="utf-8"))
+        return {**base, "task": {**base["task"], "batching": "blocks"}, "model": model,
+                "train": {**base["train"], "seed": seed, "progress": False, **(extra or {})}}  # fmt: skip
     return {
         "task": {"name": "forecast", "data": data, "features": "M", "lookback": 96, "horizon": 96},
         "model": model,
@@ -29,16 +40,19 @@ def config(model: dict, seed: int, data: str, extra: dict | None = None) -> dict
 
 def summary(runs: list) -> dict:
     out = {"params": runs[0].params}
-    for key in ("mse", "mae"):
-        values = [r.results["test"][key] for r in runs]
-        out[f"test_{key}_mean"] = round(statistics.mean(values), 4)
-        out[f"test_{key}_std"] = round(statistics.stdev(values), 4) if len(values) > 1 else None
-        out[f"test_{key}_per_seed"] = [round(v, 4) for v in values]
+    lm = "ppl" in runs[0].results["test"]
+    for key in ("loss", "ppl") if lm else ("mse", "mae"):
+        values = [r.results["val" if lm else "test"][key] for r in runs]  # Tiny Shakespeare: test is validation
+        split = "val" if lm else "test"
+        out[f"{split}_{key}_mean"] = round(statistics.mean(values), 4)
+        out[f"{split}_{key}_std"] = round(statistics.stdev(values), 4) if len(values) > 1 else None
+        out[f"{split}_{key}_per_seed"] = [round(v, 4) for v in values]
     return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--task", choices=["forecast", "lm"], default="forecast")
     parser.add_argument("--data", default="ETTh1")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--alpha", type=float, default=0.5)
@@ -47,6 +61,9 @@ def main() -> None:
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     teacher_model, student_model = json.loads(args.teacher), json.loads(args.student)
+    if args.task == "lm":
+        args.data = "tinyshakespeare"
+        teacher_model = yaml.safe_load(LM_CONFIG.read_text(encoding="utf-8"))["model"]
     root = Path(tempfile.mkdtemp(prefix="distill-"))
     quiet = {"log": lambda _: None}
     teacher = seqarena.train(config(teacher_model, 0, args.data), root / "teacher", **quiet)

@@ -1,6 +1,6 @@
-"""Knowledge distillation (train.teacher): the matching loss, a student that learns from its teacher alone
-(alpha 1: the labels are never used), forecasts distilled from a teacher, and the refusals (other data, another
-task, a task that cannot distil) before anything is written."""
+"""Knowledge distillation (train.teacher): the matching loss, a tagger and a language model that learn from their
+teacher alone (alpha 1: the labels are never used), forecasts distilled from a teacher, and the refusals (other
+data, another task, a task that cannot distil) before anything is written."""
 
 from __future__ import annotations
 
@@ -74,11 +74,23 @@ def test_forecasts_distil_and_a_task_that_cannot_says_so(tmp_path: Path) -> None
     run = train({"task": task, "model": {"name": "gru", "d_model": 8}, "train": {**tr, "teacher": str(tmp_path / "t")}},
                 tmp_path / "s", **QUIET)  # fmt: skip
     assert run.results["test"]["mse"] > 0
+    with pytest.raises(ConfigError, match="task 'next_item' cannot distil"):
+        train({"task": {"name": "next_item"}, "model": {"name": "gru", "d_model": 8},
+               "train": {**tr, "teacher": str(tmp_path / "t")}}, tmp_path / "n", **QUIET)  # fmt: skip
+    assert not (tmp_path / "n").exists()
+
+
+def test_a_language_model_learns_from_its_teacher_alone(tmp_path: Path) -> None:
     corpus = tmp_path / "c.txt"
-    corpus.write_text("the cat sat on the mat.\n" * 2000, encoding="utf-8")
-    lm = {"name": "lm", "data": str(corpus), "block_size": 16}
-    train({"task": lm, "model": {"name": "gru", "d_model": 8}, "train": tr}, tmp_path / "lm", **QUIET)
-    with pytest.raises(ConfigError, match="cannot distil"):
-        train({"task": lm, "model": {"name": "gru", "d_model": 8}, "train": {**tr, "teacher": str(tmp_path / "lm")}},
-              tmp_path / "lm2", **QUIET)  # fmt: skip
-    assert not (tmp_path / "lm2").exists()
+    corpus.write_text("the cat sat on the mat.\nthe dog sat on the log.\n" * 400, encoding="utf-8")
+    lm = {"name": "lm", "data": str(corpus), "block_size": 16, "batching": "blocks"}
+    tr = {"max_epochs": 2, "batch_size": 16, "lr": 1e-2, "progress": False, "seed": 0}
+    train({"task": lm, "model": {"name": "gru", "d_model": 32}, "train": tr}, tmp_path / "t", **QUIET)
+    student = {**tr, "teacher": str(tmp_path / "t"), "distill_alpha": 1.0}
+    run = train({"task": lm, "model": {"name": "gru", "d_model": 16}, "train": student}, tmp_path / "s", **QUIET)
+    test = run.results["test"]
+    assert test["ppl"] < 0.5 * test["unigram_ppl"], test  # the labels were never used
+    with pytest.raises(ConfigError, match="set task.batching=blocks"):
+        train({"task": {**lm, "batching": "stream"}, "model": {"name": "gru", "d_model": 8},
+               "train": {**tr, "teacher": str(tmp_path / "t")}}, tmp_path / "s2", **QUIET)  # fmt: skip
+    assert not (tmp_path / "s2").exists()

@@ -100,7 +100,7 @@ class AnomalyTask(Task):
         dropped = (self.bounds["train"][1] - tc.window) - len(self.windows["train"])
         if dropped > 0:
             self.notes.append(f"note: {dropped} training windows hold a labelled anomaly and are left out")
-        self.name, self.data_sha256, self.columns_used, self.steps = data.name, data.sha256, data.columns, n
+        self.data_name, self.data_sha256, self.columns_used, self.steps = data.name, data.sha256, data.columns, n
         self.threshold: dict[str, float] = {}
         self.cfg = self.resolve(replace(cfg, task=tc))
 

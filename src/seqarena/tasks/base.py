@@ -272,16 +272,16 @@ class Task:
 
     def why_no_distillation(self) -> str | None:
         """Why this task (as configured) cannot train against a teacher (train.teacher); None when it can."""
-        return f"task '{self.name}' cannot distil from a teacher yet"
+        return f"task '{type(self).name}' cannot distil from a teacher yet"
 
     def distill_outputs(self, model: nn.Module, batch: tuple[torch.Tensor, ...]) -> Distillable:
         """The batch's loss and what a student matches of a teacher (train.teacher): class logits, or point
         forecasts for regression."""
-        raise SeqarenaError(f"task '{self.name}' cannot distil from a teacher yet (train.teacher)")
+        raise SeqarenaError(f"task '{type(self).name}' cannot distil from a teacher yet (train.teacher)")
 
     def why_no_curriculum(self) -> str | None:
         """Why this task (as configured) cannot train on shortened sequences (train.length_warmup); None: it can."""
-        return f"task '{self.name}' has no length curriculum yet"
+        return f"task '{type(self).name}' has no length curriculum yet"
 
     def sequence_length(self, batch: tuple[torch.Tensor, ...]) -> int:
         """The full sequence length of a training batch (train.length_warmup)."""
@@ -289,7 +289,7 @@ class Task:
 
     def shorten(self, batch: tuple[torch.Tensor, ...], length: int) -> tuple[torch.Tensor, ...]:
         """The training batch with its sequences cut to `length` steps (train.length_warmup)."""
-        raise SeqarenaError(f"task '{self.name}' has no length curriculum yet (train.length_warmup)")
+        raise SeqarenaError(f"task '{type(self).name}' has no length curriculum yet (train.length_warmup)")
 
     @classmethod
     def ensemble(cls, runs: list[Any], split: str, batch_size: int) -> dict[str, Any]:

@@ -30,8 +30,8 @@ from seqarena.ranges import UNIT, at_least, opt
 from seqarena.registry import get_model, register_task
 from seqarena.sizing import solve_width
 from seqarena.splits import SPLITS
-from seqarena.tasks.base import Column, Metric, Requires, Task, refuse_unless_default
-from seqarena.tasks.lm_model import LMModel
+from seqarena.tasks.base import Column, Distillable, Metric, Requires, Task, refuse_unless_default
+from seqarena.tasks.lm_model import LMModel, stream_nll, window_nll
 
 ADAPTIVE_FROM = 20_000  # head=auto: an adaptive softmax from this vocabulary size
 STREAM_WINDOW = 512  # evaluation window of a carried-state stream (any length gives the same result)
@@ -199,6 +199,15 @@ class LMTask(Task):
         why = "task.batching=stream carries the state across whole blocks; set task.batching=blocks"
         return why if self.stream else None
 
+    why_no_distillation = why_no_curriculum  # a teacher would need a carried state of its own
+
+    @staticmethod
+    def distill_outputs(model: nn.Module, batch: tuple[torch.Tensor, ...]) -> Distillable:
+        x, y = batch  # (B, T) inputs and next tokens
+        h, _ = model.hidden(x)  # (B, T, D)
+        logp = model.log_probs(h.reshape(-1, h.shape[-1])).view(*x.shape, -1)  # (B, T, V), a softmax's logits
+        return Distillable(-logp.gather(-1, y[..., None]).mean(), logp, "logits")
+
     @staticmethod
     def shorten(batch: tuple[torch.Tensor, ...], length: int) -> tuple[torch.Tensor, ...]:
         return batch[0][:, :length], batch[1][:, :length]  # (B, length) inputs and their next tokens
@@ -351,49 +360,3 @@ def make_model(cfg: RunConfig, rank: torch.Tensor) -> LMModel:
     model = LMModel(net, len(rank), tc.head, tc.cutoffs or [], tc.tie_weights, rank)
     model.grad_checkpointing = cfg.train.grad_checkpointing
     return model
-
-
-def stream_nll(model: LMModel, ids: torch.Tensor, window: int) -> float:
-    """Total NLL of ids[1:] given everything before, as one stream with the state carried."""
-    state = model.init_state(1, ids.device)
-    total = torch.zeros((), dtype=torch.float64)
-    for i in range(0, len(ids) - 1, window):
-        x = ids[i : i + window][None]  # (1, w)
-        y = ids[i + 1 : i + 1 + window][None]
-        x = x[:, : y.shape[1]]
-        h, state = model.hidden(x, state)
-        total += model.nll(h, y).double().sum().cpu()
-    return float(total)
-
-
-def window_nll(model: LMModel, ids: torch.Tensor, block: int, stride: int | None, batch_size: int) -> float:
-    """Total NLL of ids[1:] with a context of at most `block` tokens: disjoint blocks, or sliding windows scoring only
-    the tokens past the previous window's end."""
-    n = len(ids) - 1
-    windows = []  # (start, length, first scored position within the window)
-    if not stride:
-        windows = [(s, min(block, n - s), 0) for s in range(0, n, block)]
-    else:
-        if not 1 <= stride <= block:
-            raise ConfigError(f"task.eval_stride={stride} must be within 1..task.block_size={block}")
-        done = 0
-        for s in range(0, n, stride):
-            end = min(s + block, n)
-            windows.append((s, end - s, done - s))
-            done = end
-            if end == n:
-                break
-    total = torch.zeros((), dtype=torch.float64)
-    by_length: dict[int, list[tuple[int, int]]] = {}
-    for s, length, first in windows:
-        by_length.setdefault(length, []).append((s, first))
-    for length, group in by_length.items():
-        span = torch.arange(length + 1, device=ids.device)
-        for i in range(0, len(group), batch_size):
-            part = group[i : i + batch_size]
-            chunk = ids[torch.tensor([s for s, _ in part], device=ids.device)[:, None] + span]  # (b, length + 1)
-            h, _ = model.hidden(chunk[:, :-1])
-            nll = model.nll(h, chunk[:, 1:])  # (b, length)
-            keep = torch.arange(length, device=ids.device)[None] >= torch.tensor([f for _, f in part])[:, None]
-            total += (nll * keep).double().sum().cpu()
-    return float(total)

@@ -84,3 +84,49 @@ class LMModel(nn.Module):
         """Mean NLL over the window and the state after it."""
         h, state = self.hidden(ids, state)
         return self.nll(h, targets).mean(), state
+
+
+def stream_nll(model: LMModel, ids: torch.Tensor, window: int) -> float:
+    """Total NLL of ids[1:] given everything before, as one stream with the state carried."""
+    state = model.init_state(1, ids.device)
+    total = torch.zeros((), dtype=torch.float64)
+    for i in range(0, len(ids) - 1, window):
+        x = ids[i : i + window][None]  # (1, w)
+        y = ids[i + 1 : i + 1 + window][None]
+        x = x[:, : y.shape[1]]
+        h, state = model.hidden(x, state)
+        total += model.nll(h, y).double().sum().cpu()
+    return float(total)
+
+
+def window_nll(model: LMModel, ids: torch.Tensor, block: int, stride: int | None, batch_size: int) -> float:
+    """Total NLL of ids[1:] with a context of at most `block` tokens: disjoint blocks, or sliding windows scoring only
+    the tokens past the previous window's end."""
+    n = len(ids) - 1
+    windows = []  # (start, length, first scored position within the window)
+    if not stride:
+        windows = [(s, min(block, n - s), 0) for s in range(0, n, block)]
+    else:
+        if not 1 <= stride <= block:
+            raise ConfigError(f"task.eval_stride={stride} must be within 1..task.block_size={block}")
+        done = 0
+        for s in range(0, n, stride):
+            end = min(s + block, n)
+            windows.append((s, end - s, done - s))
+            done = end
+            if end == n:
+                break
+    total = torch.zeros((), dtype=torch.float64)
+    by_length: dict[int, list[tuple[int, int]]] = {}
+    for s, length, first in windows:
+        by_length.setdefault(length, []).append((s, first))
+    for length, group in by_length.items():
+        span = torch.arange(length + 1, device=ids.device)
+        for i in range(0, len(group), batch_size):
+            part = group[i : i + batch_size]
+            chunk = ids[torch.tensor([s for s, _ in part], device=ids.device)[:, None] + span]  # (b, length + 1)
+            h, _ = model.hidden(chunk[:, :-1])
+            nll = model.nll(h, chunk[:, 1:])  # (b, length)
+            keep = torch.arange(length, device=ids.device)[None] >= torch.tensor([f for _, f in part])[:, None]
+            total += (nll * keep).double().sum().cpu()
+    return float(total)

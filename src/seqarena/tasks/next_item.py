@@ -94,7 +94,7 @@ class NextItemTask(Task):
             prefix = [torch.tensor(encode(q[:cut][-L:])) for q in seqs]
             self.eval_sets[split] = (prefix, torch.tensor([ids.get(q[cut], IGNORE) for q in seqs]))
         self.popular = torch.tensor([ids[i] for i, _ in Counter(i for s in train_parts for i in s).most_common()])
-        self.name, self.data_sha256, self.users = data.name, data.sha256, data.users
+        self.data_name, self.data_sha256, self.users = data.name, data.sha256, data.users
         self.cfg = self.resolve(replace(cfg, task=tc))
 
     @classmethod

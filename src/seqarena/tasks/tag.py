@@ -97,7 +97,7 @@ class TagTask(Task):
         self.x = {s: [torch.tensor([ids.get(w, UNK) for w in sent]) for sent in self.words[s]] for s in SPLITS}
         self.y = {s: [torch.tensor([tag_ids.get(t, IGNORE) for t in g]) for g in self.gold[s]] for s in SPLITS}
         self.best_tag = most_frequent_tags(self.words["train"], self.gold["train"])
-        self.name, self.data_sha256 = data.name, data.sha256
+        self.data_name, self.data_sha256 = data.name, data.sha256
         self.max_length = max(len(s) for s in data.tokens)
         self.cfg = self.resolve(replace(cfg, task=tc))
 
