@@ -171,7 +171,8 @@ def predict(
     series in a long table), in original units, with <column>-lo-80 / -hi-80 quantile columns from a probabilistic
     model (or with --intervals, conformal ones for a point model). Classification: a label and class probabilities
     for each sequence of --input (a table like the training data, a .ts file, or for character models a text file
-    with one sequence per line). --output - writes to stdout."""
+    with one sequence per line). Tagging: a tag per token; next item: the top k items per user; anomaly detection:
+    a score and a flag per step of a series file. --output - writes to stdout."""
     from seqarena.files import atomic_open, check_output_file
     from seqarena.run import predict as run_predict
 
