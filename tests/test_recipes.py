@@ -110,3 +110,13 @@ def test_the_cell_state_penalty_keeps_lstm_cells_small(tmp_path: Path) -> None:
     assert penalty(model) is None
     model.penalty = torch.tensor(0.5)
     assert float(penalty(model)) == 0.5 and penalty(model) is None  # collected once
+
+
+def test_layer_wise_growth_warm_starts_the_shared_layers(base: Path, tmp_path: Path) -> None:
+    tr = {"max_epochs": 1, "lr": 1e-12, "warmup_steps": 0, "progress": False, "init": str(base)}
+    deeper = {**MODEL, "num_layers": 3}
+    train({"task": TASK, "model": deeper, "train": tr}, tmp_path / "deep", **QUIET)
+    info = json.loads((tmp_path / "deep" / "run.json").read_text())["init"]
+    assert sorted({n.rsplit("_", 1)[1] for n in info["left_fresh"]}) == ["l2"]  # only the new top layer is fresh
+    before, after = load_file(base / "model.safetensors"), load_file(tmp_path / "deep" / "model.safetensors")
+    assert all(torch.allclose(before[k], after[k], atol=1e-6) for k in before)  # the 2 shared layers are copied
