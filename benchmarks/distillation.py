@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import tempfile
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import torch
 import yaml
 
 import seqarena
+from seeds import over_seeds  # benchmarks/seeds.py
 
 LM_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "lm-tinyshakespeare.yaml"
 
@@ -39,15 +39,9 @@ def config(model: dict, seed: int, data: str, extra: dict | None = None) -> dict
 
 
 def summary(runs: list) -> dict:
-    out = {"params": runs[0].params}
-    lm = "ppl" in runs[0].results["test"]
-    for key in ("loss", "ppl") if lm else ("mse", "mae"):
-        values = [r.results["val" if lm else "test"][key] for r in runs]  # Tiny Shakespeare: test is validation
-        split = "val" if lm else "test"
-        out[f"{split}_{key}_mean"] = round(statistics.mean(values), 4)
-        out[f"{split}_{key}_std"] = round(statistics.stdev(values), 4) if len(values) > 1 else None
-        out[f"{split}_{key}_per_seed"] = [round(v, 4) for v in values]
-    return out
+    if "ppl" in runs[0].results["test"]:  # Tiny Shakespeare: its test split is the validation split
+        return {"params": runs[0].params, **over_seeds(runs, ("loss", "ppl"), "val")}
+    return {"params": runs[0].params, **over_seeds(runs, ("mse", "mae"))}
 
 
 def main() -> None:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import tempfile
 from pathlib import Path
 
 import torch
 
 import seqarena
+from seeds import over_seeds  # benchmarks/seeds.py
 
 
 def config(layers: int, seed: int, epochs: int, init: Path | None = None) -> dict:
@@ -48,13 +48,7 @@ def main() -> None:
         runs["layer-wise"].append(run)
     results = {}
     for label, done in runs.items():
-        row = {}
-        for key in ("mse", "mae"):
-            values = [r.results["test"][key] for r in done]
-            row[f"test_{key}_mean"] = round(statistics.mean(values), 4)
-            row[f"test_{key}_std"] = round(statistics.stdev(values), 4) if len(values) > 1 else None
-            row[f"test_{key}_per_seed"] = [round(v, 4) for v in values]
-        results[label] = row
+        results[label] = over_seeds(done, ("mse", "mae"))
     print(json.dumps({"benchmark": "layerwise", "layers": args.layers, "epochs_per_stage": args.epochs,
                       "seeds": seeds, "threads": torch.get_num_threads(), "results": results}, indent=2))  # fmt: skip
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import tempfile
 from pathlib import Path
 
 import torch
 
 import seqarena
+from seeds import over_seeds  # benchmarks/seeds.py
 
 
 def config(data: str, seed: int, epochs: int, extra: dict | None = None) -> dict:
@@ -46,13 +46,7 @@ def main() -> None:
     for case, (label, extra) in enumerate(cases.items()):
         runs = [seqarena.train(config(args.target, s, args.epochs, extra), root / f"case{case}-seed{s}", **quiet)
                 for s in seeds]  # fmt: skip
-        row = {}
-        for key in ("mse", "mae"):
-            values = [r.results["test"][key] for r in runs]
-            row[f"test_{key}_mean"] = round(statistics.mean(values), 4)
-            row[f"test_{key}_std"] = round(statistics.stdev(values), 4) if len(values) > 1 else None
-            row[f"test_{key}_per_seed"] = [round(v, 4) for v in values]
-        results[label] = row
+        results[label] = row = over_seeds(runs, ("mse", "mae"))
         print(json.dumps({label: row}), flush=True)
     print(json.dumps({"benchmark": "transfer", "source": args.source, "target": args.target, "epochs": args.epochs,
                       "seeds": seeds, "threads": torch.get_num_threads(), "results": results}, indent=2))  # fmt: skip
