@@ -114,3 +114,8 @@ def test_results_command_formats(arena: Path, tmp_path: Path) -> None:
     bad = _cli("results", str(arena), "--format", "jsn")
     assert bad.returncode == 2 and "did you mean 'json'" in bad.stderr and "Traceback" not in bad.stderr
     assert "test MSE" in _cli("results", str(arena)).stdout
+
+
+def test_a_share_keeps_its_interval_within_one() -> None:
+    _, hi, _ = interval([0.2, 0.95, 0.99], share=True)  # three F1s: the t interval would pass 1
+    assert hi == 1.0 and interval([0.2, 0.95, 0.99])[1] > 1.0

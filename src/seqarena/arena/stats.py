@@ -38,17 +38,18 @@ def t_quantile(p: float, df: float) -> float:
     return float(root)
 
 
-def interval(values: list[float]) -> tuple[float, float, str]:
+def interval(values: list[float], share: bool = False) -> tuple[float, float, str]:
     """(low, high, kind) of the spread shown for `values` across seeds: the 95% Student-t interval from three
-    values on ("95% CI"), clipped at zero for a quantity that is never negative (a latency, an MSE); the range
-    ("min-max") with two values, where a t interval (x12.7 the standard error) says little; none with one."""
+    values on ("95% CI"), clipped at zero for a quantity that is never negative (a latency, an MSE) and at one for a
+    share (accuracy, F1); the range ("min-max") with two values, where a t interval (x12.7 the standard error)
+    says little; none with one."""
     if len(values) < 2:
         return math.nan, math.nan, "none"
     if len(values) < 3:
         return min(values), max(values), "min-max"
     mean, half = mean_ci(values)
     low = mean - half
-    return (max(low, 0.0) if min(values) >= 0 else low), mean + half, "95% CI"
+    return (max(low, 0.0) if min(values) >= 0 else low), (min(mean + half, 1.0) if share else mean + half), "95% CI"
 
 
 def _number(v: Any) -> bool:
@@ -98,6 +99,7 @@ def leaderboard(entries: list[dict[str, Any]], task_cls: Any) -> list[dict[str, 
             windows.setdefault(e["label"], []).append(window_values(e["row"], task_cls))
         else:
             failed.setdefault(e["label"], []).append(e["row"].get("error") or "failed")
+    shares = {f"{s}_{m.key}" for m in (task_cls.metric, *task_cls.quality) if m.share for s in ("test", "val")}
     lines = []
     for label, runs in by_label.items():
         line: dict[str, Any] = {"label": label, "runs": len(runs), "failed": len(failed.pop(label, []))}
@@ -105,7 +107,7 @@ def leaderboard(entries: list[dict[str, Any]], task_cls: Any) -> list[dict[str, 
             values = [r[key] for r in runs if _number(r.get(key))]
             if values:
                 line[key], line[f"{key}_ci"] = mean_ci(values)
-                line[f"{key}_lo"], line[f"{key}_hi"], line["interval"] = interval(values)
+                line[f"{key}_lo"], line[f"{key}_hi"], line["interval"] = interval(values, key in shares)
                 line[f"{key}_values"] = values
         per_seed = [w for w in windows[label] if w is not None and all(_number(v) for v in w)]
         if per_seed and len({len(w) for w in per_seed}) == 1:  # each window's metric, averaged over the seeds

@@ -49,15 +49,16 @@ class AnomalyConfig:
     tolerance: int = opt(100, NON_NEGATIVE)  # top-1 hit: the highest test score this near a labelled step
 
 
-F1 = Metric("f1", "test F1", True)
+F1 = Metric("f1", "test F1", True, share=True)
 
 
 @register_task("anomaly")
 class AnomalyTask(Task):
     Config = AnomalyConfig
     metric = F1
-    quality = (F1, Metric("pa_f1", "test point-adjusted F1", True), Metric("auc_pr", "test average precision", True),
-               Metric("top_hit", "test top-1 hit", True))  # fmt: skip
+    quality = (F1, Metric("pa_f1", "test point-adjusted F1", True, share=True),
+               Metric("auc_pr", "test average precision", True, share=True),
+               Metric("top_hit", "test top-1 hit", True, share=True))  # fmt: skip
     columns = (Column("test F1", "test_f1", 4, True), Column("test PA-F1", "test_pa_f1", 4, True),
                Column("test AUC-PR", "test_auc_pr", 4, True), Column("top-1 hit", "test_top_hit", 2), *COST,
                *LATENCY)  # fmt: skip

@@ -83,6 +83,7 @@ class Metric:
     key: str  # a key of evaluate()'s output
     name: str  # how sentences name it, e.g. "test MSE"
     higher_is_better: bool = False
+    share: bool = False  # a fraction in [0, 1] (accuracy, F1, hit rate): its intervals are clipped to that range
 
 
 @dataclass(frozen=True)

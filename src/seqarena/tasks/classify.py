@@ -65,7 +65,7 @@ class ClassifyConfig:
     # keep a seeded random subset of this many training cases (e.g. sequential MNIST)
 
 
-ERROR_RATE = Metric("error_rate", "test error rate")
+ERROR_RATE = Metric("error_rate", "test error rate", share=True)
 
 
 @register_task("classify")
@@ -73,7 +73,11 @@ class ClassifyTask(Task):
     Config = ClassifyConfig
     requires = Requires(masks=True)
     metric = ERROR_RATE  # ranked on, lower is better; accuracy and macro-F1 are shown
-    quality = (ERROR_RATE, Metric("accuracy", "test accuracy", True), Metric("macro_f1", "test macro-F1", True))
+    quality = (
+        ERROR_RATE,
+        Metric("accuracy", "test accuracy", True, share=True),
+        Metric("macro_f1", "test macro-F1", True, share=True),
+    )
     columns = (
         Column("test accuracy", "test_accuracy", 4, True),
         Column("test macro-F1", "test_macro_f1", 4, True),

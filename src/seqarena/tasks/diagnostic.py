@@ -218,7 +218,7 @@ class _Diagnostic(Task):
         return out
 
 
-ACCURACY = Metric("accuracy", "test accuracy", True)
+ACCURACY = Metric("accuracy", "test accuracy", True, share=True)
 _RECALL_COLUMNS = (
     Column("test accuracy", "test_accuracy", 4, True),
     Column("solved", "test_solved", 3, True),
@@ -269,7 +269,7 @@ class AddingTask(_Diagnostic):
 class CopyTask(_Diagnostic):
     Config = CopyConfig
     metric = Metric("xent", "test cross-entropy")
-    quality = (Metric("xent", "test cross-entropy"), Metric("accuracy", "recall accuracy", True))
+    quality = (Metric("xent", "test cross-entropy"), Metric("accuracy", "recall accuracy", True, share=True))
     columns = (
         Column("test xent", "test_xent", 5, True),
         Column("recall accuracy", "test_accuracy", 4, True),
@@ -297,7 +297,11 @@ class CopyTask(_Diagnostic):
 
 class _Recall(_Diagnostic):
     metric = ACCURACY
-    quality = (ACCURACY, Metric("solved", "share of cases solved", True), Metric("xent", "test cross-entropy"))
+    quality = (
+        ACCURACY,
+        Metric("solved", "share of cases solved", True, share=True),
+        Metric("xent", "test cross-entropy"),
+    )
     columns = _RECALL_COLUMNS
     references = {"chance_accuracy": "guessing uniformly among the possible answers scores accuracy {value:.4f}."}
     baseline = None  # chance is a floor, not a bar: short runs sit near it while they learn

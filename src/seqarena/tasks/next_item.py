@@ -38,7 +38,7 @@ class NextItemConfig:
     tie_weights: bool = True  # the output layer shares the item embedding
 
 
-NDCG = Metric("ndcg", "test NDCG@k", True)
+NDCG = Metric("ndcg", "test NDCG@k", True, share=True)
 
 
 class ItemModel(nn.Module):
@@ -60,7 +60,7 @@ class NextItemTask(Task):
     Config = NextItemConfig
     requires = Requires(causal=True)
     metric = NDCG
-    quality = (NDCG, Metric("hit_rate", "test hit rate@k", True))
+    quality = (NDCG, Metric("hit_rate", "test hit rate@k", True, share=True))
     columns = (Column("test NDCG@k", "test_ndcg", 4, True), Column("test hit@k", "test_hit_rate", 4, True),
                *COST, *LATENCY)  # fmt: skip
     references = {"popular_ndcg": "recommending the most popular training items scores NDCG@k {value:.4f} on the same "

@@ -45,7 +45,7 @@ class TagConfig:
     split_seed: int = opt(0, NON_NEGATIVE)  # the seed of the split (apart from train.seed, so seeds share it)
 
 
-F1 = Metric("f1", "test span F1", True)
+F1 = Metric("f1", "test span F1", True, share=True)
 
 
 @register_task("tag")
@@ -53,7 +53,7 @@ class TagTask(Task):
     Config = TagConfig
     requires = Requires(masks=True)
     metric = F1
-    quality = (F1, Metric("accuracy", "test token accuracy", True))
+    quality = (F1, Metric("accuracy", "test token accuracy", True, share=True))
     columns = (
         Column("test span F1", "test_f1", 4, True),
         Column("test token acc", "test_accuracy", 4, True),
