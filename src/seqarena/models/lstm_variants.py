@@ -99,6 +99,11 @@ class _CellLSTM(SequenceModel):
     def capabilities_of(cls, cfg: Any) -> Capabilities:
         return Capabilities(family="recurrent", causal=True, stateful=True, streaming=True)
 
+    @property
+    def penalises(self) -> bool:
+        """Training adds model.cell_l2's penalty (training/recipes.py)."""
+        return bool(self.cfg.cell_l2)
+
     def describe_kernel(self, device: torch.device) -> str:
         """Which time loop training on `device` uses (run.json records it)."""
         if self.cfg.kernel == "torch" or self.cfg.cell_l2 or device.type != "cpu":

@@ -86,6 +86,7 @@ def fit(
         state, best = restored
         log(f"resumed from the checkpoint after epoch {state['epoch']} (step {state['step']})")
     bar = _Progress(cfg.progress and sys.stdout.isatty() and world.main, steps_per_epoch)
+    penalised = recipes.penalised(model)  # looked up once, not every step
     validates = task.validates
     while state["epoch"] < cfg.max_epochs and not state["stopped"] and state["step"] < total_steps:
         epoch = state["epoch"]
@@ -108,7 +109,7 @@ def fit(
             if n:
                 with autocast_context(device, precision):
                     loss = task.loss(model, batch)
-                    extra = recipes.penalty(model)  # e.g. model.cell_l2: in the gradient, not in the reported loss
+                    extra = recipes.penalty(model) if penalised else None  # model.cell_l2: gradient only
                 objective = loss if extra is None else loss + extra
                 (objective * weight if world.active else objective).backward()
             else:  # a rank whose share of a short last batch is empty sends zero gradients

@@ -94,6 +94,11 @@ def curriculum(task: Any, batch: tuple[torch.Tensor, ...], cfg: TrainConfig, ste
     return task.shorten(batch, length) if length < full else batch
 
 
+def penalised(model: nn.Module) -> bool:
+    """Whether any module of the model computes a regulariser in training (its `penalises` is true)."""
+    return any(getattr(m, "penalises", False) for m in model.modules())
+
+
 def penalty(model: nn.Module) -> torch.Tensor | None:
     """The regularisers the model's modules computed in this training forward (`penalty` attributes, e.g. an LSTM's
     model.cell_l2), summed and cleared; None when there are none. Added to the loss for the gradient only."""
