@@ -35,6 +35,7 @@ VARIANTS = {  # extra configurations worth covering beyond the defaults
         {"block": 5, "global_blocks": 2, "random_blocks": 0, "positions": "learned"},
     ],
     "lsh_attention": [{"bucket_size": 4, "buckets": 4}, {"bucket_size": 3, "causal": True, "n_hashes": 1}],
+    "memory_transformer": [{"segment": 5, "memory": 2}, {"segment": 7, "memory": 1, "num_layers": 1, "dropout": 0.1}],
     "tcn": [{"separable": True}, {"kernel_size": 2, "num_layers": 2, "dropout": 0.1}],
     "s4d": [{"d_state": 8, "num_layers": 1}],
     "hybrid": [{"pattern": "RA", "rnn": "gru"}, {"pattern": "AAR", "dropout": 0.1}, {"pattern": "RR"}],

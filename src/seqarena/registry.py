@@ -35,6 +35,7 @@ _BUILTIN_MODEL_MODULES = (
     "seqarena.models.tapered",
     "seqarena.models.bigbird",
     "seqarena.models.reformer",
+    "seqarena.models.memory_transformer",
     "seqarena.models.encdec",
 )
 _BUILTIN_TASKS = {  # name -> module; each module registers its task class with @register_task
