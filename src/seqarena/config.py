@@ -57,6 +57,8 @@ class TrainConfig:
     unfreeze: list[str] = field(default_factory=list)  # parameter-name prefixes frozen at first, unfrozen in this
     # order (e.g. top layers first), one group every unfreeze_every epochs: progressive unfreezing
     unfreeze_every: int = opt(1, at_least(1))
+    prune: float = opt(0.0, Range(0, 1, hi_open=True))  # structured pruning of the train.init run: this share of
+    # every layer's units leaves the backbone before training fine-tunes the smaller model (training/prune.py); 0: off
     teacher: str | None = None  # knowledge distillation: a finished run on the same data whose outputs the model
     # also matches (soft targets at distill_temperature for classes, its forecasts for regression)
     distill_alpha: float = opt(0.5, UNIT)  # the loss: (1 - alpha) * task loss + alpha * matching the teacher

@@ -190,7 +190,9 @@ def train(
         log(note)
     torch.manual_seed(cfg.train.seed)
     model = task.build_model(cfg).to(device)
-    trainer, recipes_info = recipes.prepare(task, model, cfg.train, device, load)  # train.init, unfreeze, teacher
+    trainer, recipes_info, pruned = recipes.prepare(task, model, cfg.train, device, load)  # init, prune, teacher
+    if pruned is not None:  # config.yaml describes the smaller model that is trained and saved
+        cfg = task.cfg = replace(cfg, model=pruned)
     changes = _prepare_dir(out, cfg, resume, allow_change or []) if world.main else []
     created = changes is None
     lock = RunLock(out) if world.main else contextlib.nullcontext()  # a refused second process leaves the run alone

@@ -17,6 +17,7 @@ from seqarena.errors import ConfigError
 from seqarena.models.base import Capabilities, SequenceModel, State, tracing
 from seqarena.models.kernels import native
 from seqarena.models.kernels.gru import run_gru
+from seqarena.ranges import at_least, opt
 from seqarena.registry import register_model
 
 
@@ -28,6 +29,8 @@ class RecurrentConfig:
     dropout: float = 0.0  # between stacked layers
     bidirectional: bool = False
     residual: bool = False  # skip connections between stacked layers
+    units: int | None = opt(None, at_least(1))  # hidden units per layer when not d_model (what structured pruning,
+    # train.prune, leaves): a linear map (no bias) takes the last layer's units back to d_model
     params: int | None = None  # a target parameter count: sets d_model (within 5%)
 
 
@@ -63,8 +66,12 @@ class _Recurrent(SequenceModel):
             raise ConfigError("model.d_model and model.num_layers must be >= 1")
         if cfg.bidirectional and cfg.d_model % 2:
             raise ConfigError(f"model.d_model={cfg.d_model} must be even for a bidirectional model (D/2 per direction)")
+        if cfg.units is not None and (cfg.residual or cfg.bidirectional):
+            raise ConfigError("model.units needs a plain stack: set model.residual=false and model.bidirectional=false")
         self.cfg = cfg
-        self.hidden = cfg.d_model // 2 if cfg.bidirectional else cfg.d_model
+        self.hidden = cfg.units or (cfg.d_model // 2 if cfg.bidirectional else cfg.d_model)
+        # the last layer's units back to d_model when they differ
+        self.out = nn.Linear(self.hidden, cfg.d_model, bias=False) if cfg.units not in (None, cfg.d_model) else None
         dirs = 2 if cfg.bidirectional else 1
         if cfg.residual:
             self.layers = nn.ModuleList(self._kernel(1, 0.0) for _ in range(cfg.num_layers))
@@ -80,7 +87,7 @@ class _Recurrent(SequenceModel):
         extra = {"nonlinearity": c.nonlinearity} if isinstance(c, VanillaRNNConfig) else {}
         return self.kernel_cls(
             c.d_model,
-            self.hidden,
+            self.hidden,  # layers after the first read the units before them
             num_layers,
             batch_first=True,
             dropout=dropout,
@@ -114,8 +121,8 @@ class _Recurrent(SequenceModel):
             raise TypeError("a bidirectional RNN cannot continue from a state")
         lengths = None if mask is None or bool(mask.all()) else mask.sum(1).clamp_min(1).cpu()
         if not self.cfg.residual:
-            y, new = self._run(self.layers[0], x, self._pack(state), lengths)
-            return y, self._unpack(new)  # (B, T, D)
+            y, new = self._run(self.layers[0], x, self._pack(state), lengths)  # (B, T, H)
+            return (y if self.out is None else self.out(y)), self._unpack(new)  # (B, T, D)
         per_layer = self.state_rows // len(self.layers)
         news = []
         for i, layer in enumerate(self.layers):

@@ -1,8 +1,8 @@
 """Training recipes around the loop: warm start from another run's weights (`train.init`), progressive unfreezing
 (`train.unfreeze`: parameter groups frozen at first and unfrozen one after another, top layers first as ULMFiT
 does, every `train.unfreeze_every` epochs), a length curriculum (`train.length_warmup`: short sequences first,
-growing linearly to full length, the sequence-length warm-up of Li et al., 2022), and knowledge distillation
-(`train.teacher`, training/distill.py).
+growing linearly to full length, the sequence-length warm-up of Li et al., 2022), knowledge distillation
+(`train.teacher`, training/distill.py) and structured pruning of the warm start (`train.prune`, training/prune.py).
 `prepare` checks them all before a run directory is written and says what run.json records."""
 
 from __future__ import annotations
@@ -18,15 +18,22 @@ from torch import nn
 from seqarena.config import TrainConfig
 from seqarena.errors import ConfigError, SeqarenaError
 from seqarena.training import distill
+from seqarena.training.prune import prune
 
 
 def prepare(
     task: Any, model: nn.Module, cfg: TrainConfig, device: torch.device, load: Callable[[Path], Any]
-) -> tuple[Any, dict[str, Any]]:
-    """(what the loop trains: the task, or it with a teacher's term; what run.json records of the recipes)."""
+) -> tuple[Any, dict[str, Any], Any]:
+    """(what the loop trains: the task, or it with a teacher's term; what run.json records of the recipes; the
+    model config after pruning, or None when it stands)."""
     info: dict[str, Any] = {"teacher": distill.describe(cfg)}
+    if cfg.prune and cfg.init is None:
+        raise ConfigError(f"train.prune={cfg.prune} prunes a trained model: give train.init=RUN_DIR, the run to prune")
     if cfg.init is not None:
         info["init"] = warm_start(model, Path(cfg.init).expanduser())
+    model_cfg = None
+    if cfg.prune:
+        model_cfg, info["prune"] = prune(model, cfg.prune)
     names = [n for n, _ in model.named_parameters()]
     for prefix in cfg.unfreeze:
         if not any(n == prefix or n.startswith(prefix + ".") for n in names):
@@ -39,7 +46,7 @@ def prepare(
         if why is not None:
             raise ConfigError(f"train.length_warmup={cfg.length_warmup}: {why}")
         info["length_warmup"] = {"steps": cfg.length_warmup, "start": cfg.length_start}
-    return distill.wrap(task, cfg, device, load), info
+    return distill.wrap(task, cfg, device, load), info, model_cfg
 
 
 def warm_start(model: nn.Module, run_dir: Path) -> dict[str, Any]:
