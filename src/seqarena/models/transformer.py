@@ -123,11 +123,7 @@ class Transformer(SequenceModel):
                 raise ValueError(f"sequence of {past + T} steps exceeds model.max_len={self.cfg.max_len}")
             positions = torch.arange(past, past + T, device=x.device)
             start = torch.full((1,), past, dtype=torch.long, device=x.device)
-        if self.pos is not None:
-            x = x + self.pos(positions)
-        elif self.cfg.positions == "sinusoidal":
-            x = x + sinusoidal(positions, self.cfg.d_model).to(x.dtype)
-        x = self.drop(x)
+        x = self._placed(x, positions)
         new: list[torch.Tensor] = []
         for i, block in enumerate(self.blocks):
             cache = None if state is None else (state[2 * i], state[2 * i + 1])
@@ -136,6 +132,30 @@ class Transformer(SequenceModel):
         if not self.cfg.causal:
             return self.norm(x), None
         return self.norm(x), (*new, start + T)
+
+    def _placed(self, x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        if self.pos is not None:
+            x = x + self.pos(positions)
+        elif self.cfg.positions == "sinusoidal":
+            x = x + sinusoidal(positions, self.cfg.d_model).to(x.dtype)
+        return self.drop(x)
+
+    # Layer by layer, for a caller that may stop between layers (early exit, tasks/classify_exits.py): begin, then
+    # stage(0), stage(1), ... and finish on any of them; all stages then finish equal forward(x, mask=mask).
+    def stages(self) -> int:
+        return len(self.blocks)
+
+    def begin(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] > self.cfg.max_len and self.pos is not None:
+            raise ValueError(f"sequence of {x.shape[1]} steps exceeds model.max_len={self.cfg.max_len}")
+        return self._placed(x, torch.arange(x.shape[1], device=x.device))  # (B, T, D)
+
+    def stage(self, i: int, h: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        mask = None if mask is None or bool(mask.all()) else mask
+        return self.blocks[i](h, self.cfg.causal, None, 0, mask)[0]  # (B, T, D)
+
+    def finish(self, h: torch.Tensor) -> torch.Tensor:
+        return self.norm(h)
 
 
 @dataclass(kw_only=True)

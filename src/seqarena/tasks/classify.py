@@ -24,6 +24,7 @@ from seqarena.sizing import solve_width
 from seqarena.splits import SPLITS
 from seqarena.tasks.base import COST, LATENCY, Column, Distillable, Metric, Requires, Task
 from seqarena.tasks.classify_augment import time_warp, with_derivative
+from seqarena.tasks.classify_exits import ExitClassifier, exit_metrics, exits_loss
 from seqarena.tasks.classify_metrics import classification_metrics
 from seqarena.tasks.classify_model import ClassifyModel, collate
 
@@ -63,6 +64,9 @@ class ClassifyConfig:
     max_length: int | None = opt(None, at_least(1))  # keep at most this many steps of each sequence (the first ones)
     max_train: int | None = opt(None, at_least(1))
     # keep a seeded random subset of this many training cases (e.g. sequential MNIST)
+    exits: bool = False  # early exit: a classifier after every backbone layer, trained on the mean of their losses
+    exit_threshold: float = opt(0.9, UNIT)  # with exits: a sequence stops at the first exit this sure of its
+    # class (top probability); 1: every layer
 
 
 ERROR_RATE = Metric("error_rate", "test error rate", share=True)
@@ -229,6 +233,8 @@ class ClassifyTask(Task):
     @staticmethod
     def loss(model: nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
         x, mask, y = batch
+        if isinstance(model, ExitClassifier):  # every exit learns
+            return exits_loss(model, x, mask, y)
         return F.cross_entropy(model(x, mask), y, ignore_index=-1)
 
     def why_no_distillation(self) -> str | None:
@@ -256,7 +262,12 @@ class ClassifyTask(Task):
         probs = self.predict_proba(model, self.x[split], batch_size, device)  # (N, K)
         majority = int(torch.bincount(self.y["train"], minlength=len(self.classes)).argmax())
         always = float((self.y[split] == majority).double().mean())  # always predict the commonest class
-        return {**classification_metrics(probs, self.y[split], self.classes), "majority_accuracy": always}
+        out = {**classification_metrics(probs, self.y[split], self.classes), "majority_accuracy": always}
+        if isinstance(model, ExitClassifier):  # the depth each sequence ran, every exit's accuracy
+            xs = self.x[split]
+            out["exits"] = exit_metrics(model, [collate(xs[i : i + batch_size]) for i in range(0, len(xs), batch_size)],
+                                        self.y[split], device)  # fmt: skip
+        return out
 
     def artifacts(self) -> dict[str, Any]:
         tc = self.cfg.task
@@ -299,6 +310,9 @@ class ClassifyTask(Task):
     def export_graphs(cls, model: nn.Module, artifacts: dict[str, Any]) -> list[Any]:
         from seqarena.tasks.classify_export import export_graphs
 
+        if isinstance(model, ExitClassifier):
+            raise ConfigError("an early-exit classifier (task.exits) picks its depth per sequence as it runs, which "
+                              "a fixed ONNX graph cannot; serve it with the eager backend")  # fmt: skip
         return export_graphs(model, artifacts)
 
     @classmethod
@@ -332,7 +346,11 @@ class ClassifyTask(Task):
 
 def make_model(cfg: RunConfig, in_dim: int, n_classes: int, vocab_size: int | None) -> ClassifyModel:
     net = get_model(cfg.model.name)(cfg.model)
-    model = ClassifyModel(net, in_dim, n_classes, cfg.task.pooling, vocab_size, cfg.task.patch)
+    tc = cfg.task
+    if tc.exits:
+        model = ExitClassifier(net, in_dim, n_classes, tc.pooling, vocab_size, tc.patch, threshold=tc.exit_threshold)
+    else:
+        model = ClassifyModel(net, in_dim, n_classes, tc.pooling, vocab_size, tc.patch)
     model.grad_checkpointing = cfg.train.grad_checkpointing
     return model
 
@@ -343,6 +361,8 @@ def _check_options(tc: Any) -> None:
         raise ConfigError(f"task.split={tc.split} must be three positive shares summing to 1 (train, val, test)")
     if tc.folds is not None and not 0 <= tc.fold < tc.folds:
         raise ConfigError(f"task.folds={tc.folds}, task.fold={tc.fold}: need 0 <= fold < folds")
+    if not tc.exits and tc.exit_threshold != 0.9:
+        raise ConfigError(f"task.exit_threshold={tc.exit_threshold} applies to early exit; set task.exits=true")
 
 
 def _sorted_labels(labels: set[str]) -> list[str]:
