@@ -4,9 +4,12 @@ spread over seeds, and the parameter counts.
 
     .venv/bin/python benchmarks/distillation.py [--data ETTh1] [--seeds 0,1,2] [--alpha 0.5]
     .venv/bin/python benchmarks/distillation.py --task lm --seeds 0,1 --student '{"name": "gru", "d_model": 96}'
+    .venv/bin/python benchmarks/distillation.py --task seq2seq --seeds 0,1
 
 With `--task lm`: Tiny Shakespeare at character level, nanoGPT's CPU recipe (configs/lm-tinyshakespeare.yaml,
 2,000 steps) for the teacher (its Transformer) and the students (in blocks of 64), validation loss compared.
+With `--task seq2seq`: eng-fra, the recipe of benchmarks/engfra_translation.py (greedy test decoding), a GRU 256
+teacher with Bahdanau attention and a GRU 64 student (word-level distillation), test BLEU and chrF compared.
 """
 
 from __future__ import annotations
@@ -25,7 +28,19 @@ from seeds import over_seeds  # benchmarks/seeds.py
 LM_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "lm-tinyshakespeare.yaml"
 
 
+SEQ2SEQ_TEACHER = {"name": "gru", "d_model": 256, "num_layers": 1, "dropout": 0.1, "attention": "bahdanau"}
+SEQ2SEQ_STUDENT = {"name": "gru", "d_model": 64, "num_layers": 1, "dropout": 0.1, "attention": "bahdanau"}
+
+
 def config(model: dict, seed: int, data: str, extra: dict | None = None) -> dict:
+    if data == "eng-fra":
+        return {
+            "task": {"name": "seq2seq", "data": "eng-fra", "label_smoothing": 0.1},
+            "model": model,
+            "train": {"max_epochs": 30, "batch_size": 64, "lr": 2e-3, "weight_decay": 0.01, "warmup_steps": 200,
+                      "patience": 5, "seed": seed, "progress": False, **(extra or {})},
+            "eval": {"batch_size": 256},
+        }  # fmt: skip
     if data == "tinyshakespeare":
         base = yaml.safe_load(LM_CONFIG.read_text(encoding="utf-8"))
         return {**base, "task": {**base["task"], "batching": "blocks"}, "model": model,
@@ -38,7 +53,12 @@ def config(model: dict, seed: int, data: str, extra: dict | None = None) -> dict
     }  # fmt: skip
 
 
+STUDENT = '{"name": "gru", "d_model": 16}'
+
+
 def summary(runs: list) -> dict:
+    if "bleu" in runs[0].results["test"]:
+        return {"params": runs[0].params, **over_seeds(runs, ("bleu", "chrf", "exact_match"))}
     if "ppl" in runs[0].results["test"]:  # Tiny Shakespeare: its test split is the validation split
         return {"params": runs[0].params, **over_seeds(runs, ("loss", "ppl"), "val")}
     return {"params": runs[0].params, **over_seeds(runs, ("mse", "mae"))}
@@ -46,18 +66,21 @@ def summary(runs: list) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--task", choices=["forecast", "lm"], default="forecast")
+    parser.add_argument("--task", choices=["forecast", "lm", "seq2seq"], default="forecast")
     parser.add_argument("--data", default="ETTh1")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--alpha", type=float, default=0.5)
     parser.add_argument("--teacher", default='{"name": "transformer", "d_model": 64, "num_layers": 2}')
-    parser.add_argument("--student", default='{"name": "gru", "d_model": 16}')
+    parser.add_argument("--student", default=STUDENT)
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     teacher_model, student_model = json.loads(args.teacher), json.loads(args.student)
     if args.task == "lm":
         args.data = "tinyshakespeare"
         teacher_model = yaml.safe_load(LM_CONFIG.read_text(encoding="utf-8"))["model"]
+    if args.task == "seq2seq":
+        args.data, teacher_model = "eng-fra", SEQ2SEQ_TEACHER
+        student_model = student_model if args.student != STUDENT else SEQ2SEQ_STUDENT
     root = Path(tempfile.mkdtemp(prefix="distill-"))
     quiet = {"log": lambda _: None}
     teacher = seqarena.train(config(teacher_model, 0, args.data), root / "teacher", **quiet)

@@ -94,3 +94,19 @@ def test_a_language_model_learns_from_its_teacher_alone(tmp_path: Path) -> None:
         train({"task": {**lm, "batching": "stream"}, "model": {"name": "gru", "d_model": 8},
                "train": {**tr, "teacher": str(tmp_path / "t")}}, tmp_path / "s2", **QUIET)  # fmt: skip
     assert not (tmp_path / "s2").exists()
+
+
+def test_a_translation_model_learns_from_its_teacher_alone(tmp_path: Path) -> None:
+    """Word-level distillation: the student matches the teacher's next-token distributions, never the labels."""
+    task = {"name": "seq2seq", "data": "synthetic-reverse", "data_args": {"n": 1500, "length": 6}}
+    tr = {"max_epochs": 6, "lr": 5e-3, "batch_size": 32, "patience": None, "progress": False}
+    teacher = {"name": "gru", "d_model": 48, "num_layers": 1}
+    train({"task": {**task, "attention": "bahdanau"}, "model": teacher, "train": tr}, tmp_path / "t", **QUIET)
+    student = {**tr, "teacher": str(tmp_path / "t"), "distill_alpha": 1.0}
+    run = train({"task": task, "model": {"name": "transformer", "d_model": 32, "num_layers": 2},
+                 "train": {**student, "lr": 2e-3}}, tmp_path / "s", **QUIET)  # fmt: skip
+    assert run.results["test"]["exact_match"] >= 0.6, run.results["test"]
+    other = {**task, "min_freq": 100_000}  # the same texts, a vocabulary of <unk> only
+    with pytest.raises(ConfigError, match="its vocabularies differ"):
+        train({"task": other, "model": teacher, "train": student}, tmp_path / "x", **QUIET)
+    assert not (tmp_path / "x").exists()

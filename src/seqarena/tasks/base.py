@@ -275,6 +275,10 @@ class Task:
         """Why this task (as configured) cannot train against a teacher (train.teacher); None when it can."""
         return f"task '{type(self).name}' cannot distil from a teacher yet"
 
+    def why_not_teacher(self, artifacts: dict[str, Any]) -> str | None:
+        """Why a teacher run with these artifacts cannot teach this run (e.g. another vocabulary); None: it can."""
+        return None
+
     def distill_outputs(self, model: nn.Module, batch: tuple[torch.Tensor, ...]) -> Distillable:
         """The batch's loss and what a student matches of a teacher (train.teacher): class logits, or point
         forecasts for regression."""

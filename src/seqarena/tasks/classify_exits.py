@@ -69,11 +69,11 @@ class ExitClassifier(ClassifyModel):
         rows = torch.arange(len(h), device=h.device)  # the sequences still running
         for i in range(n):
             h = self.net.stage(i, h, mask if self.needs_mask else None)
+            if i < n - 1 and threshold >= 1:  # never stops early (a saturated softmax can round to 1.0): no exit
+                continue
             out = self._logits(i, h, mask)
-            if i == n - 1 or threshold < 1:
-                done = torch.ones_like(rows, dtype=torch.bool) if i == n - 1 else out.softmax(-1).amax(-1) >= threshold
-            else:  # a threshold of 1 never stops early (a saturated softmax can round to 1.0)
-                done = torch.zeros_like(rows, dtype=torch.bool)
+            last = torch.ones_like(rows, dtype=torch.bool)
+            done = last if i == n - 1 else out.softmax(-1).amax(-1) >= threshold
             logits[rows[done]], depth[rows[done]] = out[done], i + 1
             rows, h, mask = rows[~done], h[~done], mask[~done]
             if not len(rows):

@@ -28,7 +28,7 @@ from seqarena.ranges import FRACTION, NON_NEGATIVE, at_least, opt
 from seqarena.registry import encdec_names, get_encdec, get_model, register_task
 from seqarena.sizing import solve_width
 from seqarena.splits import SPLITS
-from seqarena.tasks.base import COST, Column, Metric, Requires, Task, refuse_unless_default
+from seqarena.tasks.base import COST, Column, Distillable, Metric, Requires, Task, refuse_unless_default
 from seqarena.tasks.decode import beam_search, greedy
 
 BLEU = "BLEU and chrF for sequence-to-sequence"
@@ -186,11 +186,27 @@ class Seq2SeqTask(Task):
 
     def loss(self, model: nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
         src, mask, tgt_in, tgt_out = batch
-        logits = model(src, mask, tgt_in)  # (B, T, V)
+        return self._cross_entropy(model(src, mask, tgt_in), tgt_out)  # logits (B, T, V)
+
+    def _cross_entropy(self, logits: torch.Tensor, tgt_out: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(
             logits.reshape(-1, logits.shape[-1]), tgt_out.reshape(-1), ignore_index=PAD,
             label_smoothing=self.cfg.task.label_smoothing,
         )  # fmt: skip
+
+    def why_no_distillation(self) -> str | None:
+        return None
+
+    def why_not_teacher(self, artifacts: dict[str, Any]) -> str | None:
+        if artifacts.get("src_vocab") != self.src_vocab.tokens or artifacts.get("tgt_vocab") != self.tgt_vocab.tokens:
+            return "its vocabularies differ from this run's; give both runs the same task.* tokenizer options"
+        return None
+
+    def distill_outputs(self, model: nn.Module, batch: tuple[torch.Tensor, ...]) -> Distillable:
+        """Word-level distillation (Kim & Rush, 2016): the next-token distributions under teacher forcing."""
+        src, mask, tgt_in, tgt_out = batch
+        logits = model(src, mask, tgt_in)  # (B, T, V)
+        return Distillable(self._cross_entropy(logits, tgt_out), logits, "logits", tgt_out != PAD)
 
     def translate_ids(self, model: nn.Module, srcs: list[torch.Tensor], beam: int, batch_size: int) -> list[list[int]]:
         """Decoded target ids for each source, batched by length (results in input order)."""

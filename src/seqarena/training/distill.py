@@ -1,6 +1,7 @@
 """Knowledge distillation (`train.teacher=RUN_DIR`): the model trains on its task's loss and on matching a finished
 teacher run's outputs, (1 - alpha) * loss + alpha * match. Class logits are matched by the KL divergence of the
-temperature-softened distributions, scaled by T^2 (Hinton et al., 2015); point forecasts by squared error. The
+temperature-softened distributions, scaled by T^2 (Hinton et al., 2015), a translation's per target token
+(word-level distillation, Kim & Rush, 2016); point forecasts by squared error. The
 teacher must have been trained on the same values (run.json's values_sha256), so a batch means the same to both;
 it runs in eval mode without gradients.
 """
@@ -78,6 +79,9 @@ def wrap(task: Any, cfg: TrainConfig, device: torch.device, load: Callable[[Path
             f"train.teacher={cfg.teacher} was trained on other values (data or preprocessing differ: values_sha256 "
             f"{str(seen)[:12]}... against {task.values_checksum()[:12]}...); train the teacher on the same data"
         )
+    why = task.why_not_teacher(run.artifacts)
+    if why is not None:
+        raise ConfigError(f"train.teacher={cfg.teacher}: {why}")
     return Distilled(task, run.model.to(device), cfg)
 
 
