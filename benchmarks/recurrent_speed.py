@@ -1,7 +1,8 @@
 """The recurrent zoo against the fused nn.LSTM: forward+backward time of one layer at batch 32, T in {96, 1024},
-width in {64, 256}, medians over repeats, every model in the same process. Compares the GRU through seqarena's
-kernel (C++ loop; Python loop) with nn.GRU, and the custom-cell LSTM variants (C++ loop; autograd loop). Prints
-JSON with each ratio to the fused LSTM and whether it meets its target (GRU <= 1.3, custom cells <= 2.0).
+width in {64, 256}, medians over repeats, every model in the same process and measured in alternation. Compares
+the GRU through seqarena's kernel (C++ loop; Python loop) with nn.GRU, and the custom-cell LSTM variants (C++ loop;
+autograd loop). Prints JSON with each ratio to the fused LSTM and whether it meets its target (GRU <= 1.3, custom
+cells <= 2.0).
 
     .venv/bin/python benchmarks/recurrent_speed.py [--batch 32 --steps 96,1024 --widths 64,256 --reps 7]
 """
@@ -9,6 +10,7 @@ JSON with each ratio to the fused LSTM and whether it meets its target (GRU <= 1
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import time
@@ -37,25 +39,26 @@ def models(width: int) -> dict[str, Callable[[], torch.nn.Module]]:
     }
 
 
-def timed(model: torch.nn.Module, x: torch.Tensor, reps: int) -> float:
-    def step() -> None:
-        model(x)[0].sum().backward()
-
-    for _ in range(2):
-        step()
-    samples = []
-    for _ in range(reps):
+def step(name: str, model: torch.nn.Module, x: torch.Tensor) -> float:
+    """One forward+backward in ms; the "(python loop)" GRU runs with the C++ kernel turned off (no compiler)."""
+    with native.disabled("gru") if name.endswith("(python loop)") else contextlib.nullcontext():
         began = time.perf_counter()
-        step()
-        samples.append(time.perf_counter() - began)
-    return statistics.median(samples) * 1e3
+        model(x)[0].sum().backward()
+        return (time.perf_counter() - began) * 1e3
 
 
-def measure(name: str, model: torch.nn.Module, x: torch.Tensor, reps: int) -> float:
-    if name.endswith("(python loop)"):  # the fallback without a compiler
-        with native.disabled("gru"):
-            return timed(model, x, reps)
-    return timed(model, x, reps)
+def measure(width: int, x: torch.Tensor, reps: int) -> dict[str, float]:
+    """Median ms of every model, measured in alternation (one step of each per round) so that drift of the host
+    hits all of them alike and the ratios hold even where the absolute times wander."""
+    built = {name: make() for name, make in models(width).items()}
+    for name, model in built.items():  # warm-up
+        for _ in range(2):
+            step(name, model, x)
+    samples: dict[str, list[float]] = {name: [] for name in built}
+    for _ in range(reps):
+        for name, model in built.items():
+            samples[name].append(step(name, model, x))
+    return {name: statistics.median(v) for name, v in samples.items()}
 
 
 def main() -> None:
@@ -72,7 +75,7 @@ def main() -> None:
             torch.manual_seed(0)
             x = torch.randn(args.batch, steps, width, requires_grad=True)
             reps = args.reps if steps * width <= 96 * 256 else max(3, args.reps // 2)
-            ms = {name: measure(name, make(), x, reps) for name, make in models(width).items()}
+            ms = measure(width, x, reps)
             base = ms["lstm (fused)"]
             ratios = {k: round(v / base, 2) for k, v in ms.items() if k != "lstm (fused)"}
             meets = {k: ratios[k] <= t for k, t in TARGETS.items() if t is not None}

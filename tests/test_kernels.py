@@ -15,6 +15,9 @@ from seqarena.models.rnn import GRU, GRUConfig
 
 def max_rel(a: torch.Tensor, b: torch.Tensor) -> float:
     a, b = a.detach(), b.detach()
+    assert a.shape == b.shape
+    if a.numel() == 0:  # e.g. the empty convolution state of d_conv = 1
+        return 0.0
     return float((a - b).abs().max() / a.abs().max().clamp_min(1e-6))
 
 
@@ -94,19 +97,24 @@ def test_a_kernel_that_cannot_build_falls_back_with_a_reason(monkeypatch, tmp_pa
     native._loaded.pop("no_such_kernel")
 
 
-@pytest.mark.parametrize("width,steps", [(16, 150), (4, 9)], ids=["chunks-and-threads", "one-slice"])
-def test_mamba_cpp_scan_equals_the_sequential_scan(width, steps) -> None:
-    if native.load("selective_scan") is None:
-        pytest.fail(f"the C++ selective scan did not build here: {native.status('selective_scan')}")
+@pytest.mark.parametrize(
+    "width,steps,d_conv", [(16, 150, 4), (4, 9, 4), (8, 20, 1)], ids=["chunks-and-threads", "one-slice", "no-past"]
+)
+def test_mamba_cpp_kernels_equal_the_pytorch_block(width, steps, d_conv) -> None:
+    """The C++ scan and causal convolution against the sequential scan and nn.Conv1d: outputs, the carried state
+    (the convolution's last inputs and the SSM state) and every gradient."""
+    for kernel in ("selective_scan", "causal_conv"):
+        if native.load(kernel) is None:
+            pytest.fail(f"the C++ {kernel} kernel did not build here: {native.status(kernel)}")
     from seqarena.models.mamba import Mamba, MambaConfig
 
     torch.manual_seed(0)
-    ref = Mamba(MambaConfig(scan="sequential", d_model=width))
-    new = Mamba(MambaConfig(d_model=width))
-    x = torch.randn(3, steps, width, requires_grad=True)  # 150 steps: three chunks of the backward's 64
+    ref = Mamba(MambaConfig(scan="sequential", d_model=width, d_conv=d_conv))
+    new = Mamba(MambaConfig(d_model=width, d_conv=d_conv))
+    x = torch.randn(3, steps, width, requires_grad=True)  # 150 steps: ten chunks of the backward's 16
     state = tuple(s.normal_().requires_grad_() for s in ref.init_state(3))
     compare(ref, new, x, state)
-    assert new.describe_kernel(torch.device("cpu")) == "seqarena C++ scan"
+    assert new.describe_kernel(torch.device("cpu")) == "seqarena C++ scan, C++ convolution"
     assert ref.describe_kernel(torch.device("cpu")) == "sequential scan"
 
 

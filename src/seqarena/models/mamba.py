@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from seqarena.models.base import Capabilities, SequenceModel, State
-from seqarena.models.kernels import native, selective_scan
+from seqarena.models.kernels import causal_conv, native, selective_scan
 from seqarena.ranges import at_least, opt
 from seqarena.registry import register_model
 
@@ -27,8 +27,8 @@ class MambaConfig:
     d_state: int = 16
     expand: int = opt(2, at_least(1))  # inner width = expand * d_model
     d_conv: int = opt(4, at_least(1))
-    # auto: the C++ scan (models/kernels) for float32 on the CPU when it is built, else sequential there; chunked on
-    # CUDA. sequential and chunked are the PyTorch scans.
+    # auto: the C++ scan and causal convolution (models/kernels) for float32 on the CPU when they are built, else
+    # sequential there; chunked on CUDA. sequential and chunked are the PyTorch scans (with nn.Conv1d).
     scan: Literal["auto", "native", "sequential", "chunked"] = "auto"
     scan_chunk: int = opt(32, at_least(1))  # steps per chunk of the chunked scan
     dropout: float = 0.0
@@ -101,8 +101,14 @@ class SelectiveSSM(nn.Module):
         B, T, _ = x.shape
         conv_past, s = state if state is not None else self.empty(B, x.device)
         u, z = self.in_proj(self.norm(x)).chunk(2, dim=-1)  # (B, T, E) each
-        full = torch.cat([conv_past, u.transpose(1, 2)], dim=2)  # (B, E, d_conv - 1 + T)
-        u = F.silu(self.conv(full)).transpose(1, 2)  # (B, T, E)
+        if self.scan in ("auto", "native") and native.usable("causal_conv", u):
+            full = torch.cat([conv_past.transpose(1, 2), u], dim=1)  # (B, d_conv - 1 + T, E)
+            u = causal_conv.conv_silu(full, self.conv.weight, self.conv.bias)  # (B, T, E)
+            new_conv = full[:, T:].transpose(1, 2).contiguous()  # (B, E, d_conv - 1): the last inputs
+        else:
+            full = torch.cat([conv_past, u.transpose(1, 2)], dim=2)  # (B, E, d_conv - 1 + T)
+            u = F.silu(self.conv(full)).transpose(1, 2)  # (B, T, E)
+            new_conv = full[:, :, full.shape[2] - (self.d_conv - 1) :]
         dt, Bm, Cm = self.x_proj(u).split([self.dt_rank, self.n, self.n], dim=-1)
         dt = F.softplus(self.dt_proj(dt))  # (B, T, E)
         A = -torch.exp(self.A_log)  # (E, N)
@@ -119,7 +125,6 @@ class SelectiveSSM(nn.Module):
             s = states[:, -1]
             y = torch.einsum("bten,btn->bte", states, Cm)  # (B, T, E)
         y = self.out_proj((y + self.D * u) * F.silu(z))
-        new_conv = full[:, :, full.shape[2] - (self.d_conv - 1) :]
         return x + self.drop(y), (new_conv, s)
 
 
@@ -142,7 +147,8 @@ class Mamba(SequenceModel):
         """Which scan training on `device` uses (run.json records it)."""
         scan = self.cfg.scan
         if scan in ("auto", "native") and device.type == "cpu":
-            return native.describe("selective_scan", "seqarena C++ scan", "sequential scan")
+            scan_kernel = native.describe("selective_scan", "seqarena C++ scan", "sequential scan")
+            return f"{scan_kernel}, {native.describe('causal_conv', 'C++ convolution', 'nn.Conv1d')}"
         return "chunked scan" if scan == "chunked" or (scan == "auto" and device.type == "cuda") else "sequential scan"
 
     def init_state(self, batch: int, device: torch.device | None = None) -> State:

@@ -64,7 +64,8 @@ def run_layer(layer: Any, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor):
     gi = layer.w_x(x.transpose(0, 1))  # (T, B, 4H): every step's input projection in one matmul
     h, c = h.contiguous(), c.contiguous()
     if layer.ln:
-        xs = F.layer_norm(gi, gi.shape[-1:], layer.ln_x.weight, layer.ln_x.bias, layer.ln_x.eps) + layer.bias
+        shift = layer.ln_x.bias + layer.bias  # both add to every step's gates: one (4H,) add, not a (T, B, 4H) one
+        xs = F.layer_norm(gi, gi.shape[-1:], layer.ln_x.weight, shift, layer.ln_x.eps)
         ln_h = torch.stack([layer.ln_h.weight, layer.ln_h.bias])
         ln_c = torch.stack([layer.ln_c.weight, layer.ln_c.bias])
         outs, c_last = LayerNormNative.apply(xs.contiguous(), h, c, layer.w_h.weight, ln_h, ln_c, layer.ln_h.eps)

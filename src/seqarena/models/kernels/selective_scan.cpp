@@ -13,7 +13,7 @@
 
 namespace {
 
-constexpr int64_t K = 64;  // steps per recomputed chunk in the backward
+constexpr int64_t K = 16;  // steps per recomputed chunk in the backward
 
 struct Slices {  // the channel range [begin(p), end(p)) of part p
   int64_t E, parts;
