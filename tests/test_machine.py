@@ -18,6 +18,7 @@ def test_facts_are_measured_once_and_cached(monkeypatch, tmp_path) -> None:
     monkeypatch.setattr(machine, "measure", lambda device=None: calls.append(1) or real(device))
     first = machine.facts()
     assert first["gemm_fp32_gflops"] > 1 and first["memory_gb_s"] > 0.1 and "fp32" in first["fast_precisions"]
+    assert first["gemm_fp32_gflops"] == max(first["gemm_fp32_torch_mm_gflops"], first["gemm_fp32_onednn_gflops"] or 0)
     assert machine.facts() == first and len(calls) == 1  # the second call reads the cache
     assert len(json.loads((tmp_path / "machine.json").read_text())) == 1
     machine.facts(refresh=True)

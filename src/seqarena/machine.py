@@ -1,7 +1,9 @@
 """What this machine can do, measured once and cached: fp32 GEMM peak, memory bandwidth, and whether reduced
-precision is fast. `seqarena doctor` prints it; a training run divides its achieved FLOP/s by the peak (model FLOPs
-utilisation, as nanoGPT reports it) and records both in run.json. Cached in ~/.cache/seqarena/machine.json per
-CPU, thread count, device and torch version (`SEQARENA_CACHE_DIR` moves it)."""
+precision is fast. The peak is the faster of torch's default matmul and oneDNN's fp32 matmul (also in the CPU
+wheel): on some CPUs (AMD EPYC, where MKL takes a generic path) oneDNN runs twice as fast, and a utilisation
+figure against the slower one would hide that. `seqarena doctor` prints it; a training run divides its achieved
+FLOP/s by the peak (model FLOPs utilisation, as nanoGPT reports it) and records both in run.json. Cached in
+~/.cache/seqarena/machine.json per CPU, thread count, device and torch version (`SEQARENA_CACHE_DIR` moves it)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+_SCHEMA = 2  # bump when measure() records something new: older cache entries are then measured again
 
 
 def _cache() -> Path:
@@ -35,7 +39,7 @@ def _name(device: torch.device) -> str:
 
 def _key(device: torch.device) -> str:
     name = _name(device)
-    text = f"{name}|{device.type}|{torch.get_num_threads()}|{torch.__version__}"
+    text = f"{name}|{device.type}|{torch.get_num_threads()}|{torch.__version__}|{_SCHEMA}"
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -60,19 +64,33 @@ def _gemm_gflops(dtype: torch.dtype, device: torch.device, n: int) -> float:
     return 2 * n**3 / _best_seconds(lambda: a @ b, device) / 1e9
 
 
+def _onednn_gemm_gflops(n: int) -> float | None:
+    """fp32 GEMM through oneDNN (the primitive torch's mkldnn linear uses, strict fp32 math), or None without it."""
+    linear = getattr(getattr(torch.ops, "mkldnn", None), "_linear_pointwise", None)
+    if linear is None or not torch.backends.mkldnn.is_available():
+        return None
+    a, w = torch.randn(n, n), torch.randn(n, n)
+    try:
+        return 2 * n**3 / _best_seconds(lambda: linear(a, w, None, "none", [], ""), torch.device("cpu")) / 1e9
+    except RuntimeError:
+        return None
+
+
 def measure(device: torch.device | None = None) -> dict[str, Any]:
-    """Measure now (a few seconds): fp32 GEMM GFLOP/s at the current thread count, copy bandwidth in GB/s, and
-    bf16/fp16 GEMM speed relative to fp32."""
+    """Measure now (a few seconds): fp32 GEMM GFLOP/s at the current thread count (torch.mm and, on the CPU,
+    oneDNN), copy bandwidth in GB/s, and bf16/fp16 GEMM speed relative to torch.mm's fp32."""
     device = device or torch.device("cpu")
     n = 4096 if device.type == "cuda" else 1024
-    fp32 = max(_gemm_gflops(torch.float32, device, n), _gemm_gflops(torch.float32, device, 2 * n))
+    torch_mm = max(_gemm_gflops(torch.float32, device, n), _gemm_gflops(torch.float32, device, 2 * n))
+    onednn = max(_onednn_gemm_gflops(n) or 0.0, _onednn_gemm_gflops(2 * n) or 0.0) if device.type == "cpu" else 0.0
+    fp32 = max(torch_mm, onednn)
     src = torch.empty(64 * 2**20 // 4, device=device)  # 64 MB: far beyond the caches
     dst = torch.empty_like(src)
     bandwidth = 2 * src.numel() * 4 / _best_seconds(lambda: dst.copy_(src), device) / 1e9  # read + write
     relative = {}
     for name, dtype in (("bf16", torch.bfloat16), ("fp16", torch.float16)):
         try:
-            relative[name] = round(_gemm_gflops(dtype, device, 512 if device.type == "cpu" else n) / fp32, 3)
+            relative[name] = round(_gemm_gflops(dtype, device, 512 if device.type == "cpu" else n) / torch_mm, 3)
         except RuntimeError:  # not supported on this device
             relative[name] = None
     fast = [name for name, r in relative.items() if r is not None and r > 1.2]
@@ -81,7 +99,9 @@ def measure(device: torch.device | None = None) -> dict[str, Any]:
         "name": _name(device),
         "threads": torch.get_num_threads(),
         "cores": os.cpu_count(),
-        "gemm_fp32_gflops": round(fp32, 1),
+        "gemm_fp32_gflops": round(fp32, 1),  # the peak: the faster of the two below
+        "gemm_fp32_torch_mm_gflops": round(torch_mm, 1),
+        "gemm_fp32_onednn_gflops": round(onednn, 1) if onednn else None,
         "memory_gb_s": round(bandwidth, 1),
         "gemm_speed_vs_fp32": relative,
         "fast_precisions": ["fp32", *fast],

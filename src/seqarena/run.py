@@ -32,7 +32,7 @@ from seqarena.models.base import count_params
 from seqarena.registry import get_model, get_task
 from seqarena.sizing import has_width
 from seqarena.splits import check_split
-from seqarena.training import checkpoint, distributed, flops, recipes
+from seqarena.training import checkpoint, distributed, flops, matmul, recipes
 from seqarena.training.defaults import adapt, keep_resolved
 from seqarena.training.loggers import tracking
 from seqarena.training.loop import fit, short_training_note
@@ -178,6 +178,7 @@ def train(
                             "step); give train.max_epochs or train.max_steps")  # fmt: skip
     device = distributed.device_for(device, world)
     precision = resolve_precision(given.train.precision, device)
+    gemm = matmul.choose(given.train.matmul, device, precision[0], given.train.deterministic)  # (used, why)
     check_options(given.train)
     task_cls = get_task(given.task.name)
     task_cls.check_model(get_model(given.model.name), given.model)  # before any data is read
@@ -191,6 +192,7 @@ def train(
     torch.manual_seed(cfg.train.seed)
     model = task.build_model(cfg).to(device)
     trainer, recipes_info, pruned = recipes.prepare(task, model, cfg.train, device, load)  # init, prune, teacher
+    matmul.install(model, gemm[0])  # oneDNN linear layers where this CPU runs them faster
     if pruned is not None:  # config.yaml describes the smaller model that is trained and saved
         cfg = task.cfg = replace(cfg, model=pruned)
     changes = _prepare_dir(out, cfg, resume, allow_change or []) if world.main else []
@@ -214,6 +216,7 @@ def train(
                 "changes": changes or [],  # settings changed on --resume with --allow-change
                 "distributed": distributed.describe(world),  # torchrun ranks and backend (None: one process)
                 "kernels": kernels.describe(model, device),  # e.g. a GRU's time loop: seqarena's C++ or nn.GRU
+                "matmul": {"used": gemm[0], "why": gemm[1]},  # linear layers: torch.mm or oneDNN
                 **recipes_info,  # the teacher (distillation), the warm start and the unfreezing schedule
             }
             write_json(out / "run.json", info)

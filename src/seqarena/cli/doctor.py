@@ -39,11 +39,21 @@ def doctor(
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("device", "threads", "fp32 GEMM GFLOP/s", "memory GB/s", "bf16 / fp32", "fp16 / fp32", "fast")
+    table = Table(
+        "device",
+        "threads",
+        "fp32 GEMM GFLOP/s",
+        "torch.mm / oneDNN",
+        "memory GB/s",
+        "bf16 / fp32",
+        "fp16 / fp32",
+        "fast",
+    )
     for d in report["devices"]:
         rel = d["gemm_speed_vs_fp32"]
         table.add_row(
             f"{d['device']} ({d['name']})", str(d["threads"]), f"{d['gemm_fp32_gflops']:.1f}",
+            f"{d['gemm_fp32_torch_mm_gflops']:.0f} / {d['gemm_fp32_onednn_gflops'] or '-':.0f}",
             f"{d['memory_gb_s']:.1f}", str(rel["bf16"]), str(rel["fp16"]), ", ".join(d["fast_precisions"]),
         )  # fmt: skip
     console = Console(width=140)

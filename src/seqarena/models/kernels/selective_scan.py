@@ -16,7 +16,7 @@ class SelectiveScan(torch.autograd.Function):
         # dt, u: (B, T, E); a: (E, N) (negative); b, c: (B, T, N); s0: (B, E, N)
         a_t = a.t().contiguous()  # (N, E): the kernel's inner loops run along the channels
         y, s_last, checkpoints = native.load("selective_scan").scan_forward(dt, u, a_t, b, c, s0)
-        ctx.save_for_backward(dt, u, a_t, b, c, checkpoints)  # the state entering every 64 steps
+        ctx.save_for_backward(dt, u, a_t, b, c, checkpoints)  # the state entering every 16 steps
         return y, s_last  # (B, T, E), (B, E, N)
 
     @staticmethod
