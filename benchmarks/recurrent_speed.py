@@ -88,6 +88,7 @@ def main() -> None:
     report = {
         "benchmark": "recurrent_speed", "threads": torch.get_num_threads(), "torch": torch.__version__,
         "native_kernels": {k: native.status(k) for k in ("gru", "lstm_cells")},
+        "onednn_steps_from_width": native.ONEDNN_WIDTH if native.onednn_steps(native.ONEDNN_WIDTH) else None,
         "targets": {k: t for k, t in TARGETS.items() if t}, "cases": cases,
         "all_met": all(all(c["meets_target"].values()) for c in cases),
     }  # fmt: skip

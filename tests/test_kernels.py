@@ -58,6 +58,31 @@ def test_gru_kernel_equals_nn_gru(options, use_native) -> None:
         compare(ref, new, x, state)
 
 
+@pytest.mark.parametrize("kind", ["gru", "peephole", "layernorm"])
+def test_onednn_per_step_matmuls_equal_the_references(kind, monkeypatch) -> None:
+    """Where the machine multiplies faster with oneDNN (forced here), the C++ loops from width 128 take their
+    per-step matmuls through it: still the reference's numbers, forward and every gradient."""
+    from seqarena.training.matmul import _op
+
+    if _op() is None:
+        pytest.skip("this torch build has no oneDNN linear op")
+    monkeypatch.setattr(native, "_onednn", [True])
+    assert native.onednn_steps(128) and not native.onednn_steps(127)
+    torch.manual_seed(0)
+    one = {"d_model": 128, "num_layers": 1}
+    if kind == "gru":
+        ref, new = GRU(GRUConfig(kernel="torch", **one)), GRU(GRUConfig(kernel="seqarena", **one))
+    else:
+        cls, cfg_cls = (PeepholeLSTM, CellLSTMConfig) if kind == "peephole" else (LayerNormLSTM, LayerNormLSTMConfig)
+        ref, new = cls(cfg_cls(kernel="torch", **one)), cls(cfg_cls(**one))
+        with torch.no_grad():
+            for p in ref.parameters():
+                p.add_(0.1 * torch.randn_like(p))
+    x = torch.randn(3, 7, 128, requires_grad=True)
+    state = tuple(s.normal_().requires_grad_() for s in ref.init_state(3))
+    compare(ref, new, x, state)
+
+
 @pytest.mark.parametrize("cls,cfg_cls", [(PeepholeLSTM, CellLSTMConfig), (LayerNormLSTM, LayerNormLSTMConfig)])
 def test_cell_kernels_equal_their_autograd_loops(cls, cfg_cls) -> None:
     if native.load("lstm_cells") is None:

@@ -19,6 +19,8 @@ from typing import Any
 
 import torch
 
+from seqarena.version import __version__
+
 _SCHEMA = 2  # bump when measure() records something new: older cache entries are then measured again
 
 
@@ -142,3 +144,27 @@ def step_flops(step: Callable[[], Any]) -> int:
     with counter:
         step()
     return int(counter.get_total_flops())
+
+
+def environment(
+    threads: int, device: torch.device, precision: tuple[str, str], gemm: tuple[str, str]
+) -> dict[str, Any]:
+    """What run.json records of the software and the machine a run trained on, with the choices made for it."""
+    import numpy
+
+    return {
+        "seqarena": __version__,
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "processor": platform.machine(),
+        "threads": threads,
+        "device": str(device),
+        "cuda": torch.cuda.get_device_name() if device.type == "cuda" else None,
+        "precision": precision[0],
+        "precision_reason": precision[1],
+        "matmul": gemm[0],  # the linear layers' fp32 GEMM: torch (torch.mm) or onednn (training/matmul.py)
+        "matmul_reason": gemm[1],
+        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+    }

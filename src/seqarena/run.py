@@ -9,7 +9,6 @@ directory is created. Everything task-specific is asked of the task (tasks/base.
 from __future__ import annotations
 
 import contextlib
-import platform
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -22,7 +21,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_model, save_model
 from torch import nn
 
-from seqarena import logs, quality
+from seqarena import logs, machine, quality
 from seqarena.config import RunConfig, build, dump_yaml, load_yaml, parse, to_dict
 from seqarena.errors import SeqarenaError
 from seqarena.files import check_writable, read_json, readable, write_json
@@ -38,7 +37,6 @@ from seqarena.training.loggers import tracking
 from seqarena.training.loop import fit, short_training_note
 from seqarena.training.optim import check_options
 from seqarena.training.precision import resolve_device, resolve_precision
-from seqarena.version import __version__
 
 
 @dataclass
@@ -57,25 +55,6 @@ class RunResult:
         """The run's predictions for new inputs (for forecasting a DataFrame, a CSV/Parquet path or an array),
         computed from the saved run exactly as `seqarena.load(run_dir).predict(inputs)` computes them."""
         return load(self.run_dir).predict(inputs, **options)
-
-
-def environment(threads: int, device: torch.device, precision: tuple[str, str]) -> dict[str, Any]:
-    import numpy
-
-    return {
-        "seqarena": __version__,
-        "torch": torch.__version__,
-        "numpy": numpy.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "processor": platform.machine(),
-        "threads": threads,
-        "device": str(device),
-        "cuda": torch.cuda.get_device_name() if device.type == "cuda" else None,
-        "precision": precision[0],
-        "precision_reason": precision[1],
-        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
-    }
 
 
 @contextlib.contextmanager
@@ -206,7 +185,7 @@ def train(
             return RunResult(out, cfg, {}, state["history"], count_params(model), {}, task, model.eval())
         try:
             dump_yaml(cfg, out / "config.yaml")
-            env = environment(torch.get_num_threads(), device, precision)
+            env = machine.environment(torch.get_num_threads(), device, precision, gemm)
             info = {
                 "seed": cfg.train.seed,
                 "params": count_params(model),
@@ -216,7 +195,6 @@ def train(
                 "changes": changes or [],  # settings changed on --resume with --allow-change
                 "distributed": distributed.describe(world),  # torchrun ranks and backend (None: one process)
                 "kernels": kernels.describe(model, device),  # e.g. a GRU's time loop: seqarena's C++ or nn.GRU
-                "matmul": {"used": gemm[0], "why": gemm[1]},  # linear layers: torch.mm or oneDNN
                 **recipes_info,  # the teacher (distillation), the warm start and the unfreezing schedule
             }
             write_json(out / "run.json", info)

@@ -3,6 +3,8 @@
 // seqarena/models/kernels/gru.py holds the Python reference it is tested against and falls back to.
 #include <torch/extension.h>
 
+#include "step_matmul.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -17,7 +19,8 @@ inline float tanh_(float x) { return std::tanh(std::min(std::max(x, -15.f), 15.f
 
 // gi: (T, B, 3H) input projections with b_ih; h0: (B, H); w: (H + 1, 3H) = [W_hh^T; b_hh].
 // Returns hs: (T + 1, B, H + 1) (hs[0] = h0, a last column of ones), gh: (T, B, 3H), rzn: (T, B, 3H) = r, z, n.
-std::vector<torch::Tensor> gru_forward(torch::Tensor gi, torch::Tensor h0, torch::Tensor w) {
+std::vector<torch::Tensor> gru_forward(torch::Tensor gi, torch::Tensor h0, torch::Tensor w, bool onednn) {
+  const auto w_nk = seqarena::onednn_weight(w, onednn);
   const int64_t T = gi.size(0), B = gi.size(1), H = gi.size(2) / 3;
   auto hs = torch::empty({T + 1, B, H + 1}, gi.options());
   hs.select(2, H).fill_(1.0);
@@ -30,7 +33,7 @@ std::vector<torch::Tensor> gru_forward(torch::Tensor gi, torch::Tensor h0, torch
   float* sp = rzn.data_ptr<float>();
   for (int64_t t = 0; t < T; ++t) {
     auto out = gh[t];
-    at::mm_out(out, hs[t], w);  // (B, 3H) = W_hh h_{t-1} + b_hh
+    seqarena::step_mm(out, hs[t], w, w_nk);  // (B, 3H) = W_hh h_{t-1} + b_hh
     for (int64_t b = 0; b < B; ++b) {
       const int64_t row = (t * B + b) * 3 * H;
       const float* a = gip + row;
@@ -55,8 +58,9 @@ std::vector<torch::Tensor> gru_forward(torch::Tensor gi, torch::Tensor h0, torch
 
 // grad: (T, B, H) dL/d output; w_hh: (3H, H). Returns dgi (T, B, 3H), dh0 (B, H), dW_aug (3H, H + 1).
 std::vector<torch::Tensor> gru_backward(torch::Tensor grad, torch::Tensor w_hh, torch::Tensor hs, torch::Tensor gh,
-                                        torch::Tensor rzn) {
+                                        torch::Tensor rzn, bool onednn) {
   const int64_t T = grad.size(0), B = grad.size(1), H = grad.size(2);
+  const auto w_nk = seqarena::onednn_weight(w_hh, onednn);
   auto dgi = torch::empty({T, B, 3 * H}, grad.options());
   auto dgh = torch::empty({T, B, 3 * H}, grad.options());
   auto dh = grad[T - 1].clone();  // dL/dh_t through every path
@@ -95,7 +99,7 @@ std::vector<torch::Tensor> gru_backward(torch::Tensor grad, torch::Tensor w_hh, 
         cb[j] = db[j] * z + (up ? up[j] : 0.f);
       }
     }
-    at::addmm_out(dh, carry, dgh[t], w_hh);  // dL/dh_{t-1}
+    seqarena::step_addmm(dh, carry, dgh[t], w_hh, w_nk);  // dL/dh_{t-1}
   }
   auto dw = at::mm(dgh.view({T * B, 3 * H}).t(), hs.narrow(0, 0, T).reshape({T * B, H + 1}));
   return {dgi, dh, dw};

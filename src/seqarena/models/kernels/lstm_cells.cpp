@@ -4,6 +4,8 @@
 // output, candidate. float32 on the CPU; the autograd loop in lstm_variants.py is the reference and fallback.
 #include <torch/extension.h>
 
+#include "step_matmul.h"
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -33,8 +35,9 @@ inline void row_stats(const float* x, int64_t n, float eps, float* mean, float* 
 // gi: (T, B, 4H) input projections with bias; w_t: (H, 4H) = W_h^T; peep: (3, H) for input, forget, output.
 // Returns hs, cs: (T + 1, B, H) (row 0 the initial state) and acts: (T, B, 4H) = i, f, o, g.
 std::vector<torch::Tensor> peephole_forward(torch::Tensor gi, torch::Tensor h0, torch::Tensor c0, torch::Tensor w_t,
-                                            torch::Tensor peep) {
+                                            torch::Tensor peep, bool onednn) {
   const int64_t T = gi.size(0), B = gi.size(1), H = h0.size(1);
+  const auto w_nk = seqarena::onednn_weight(w_t, onednn);
   auto hs = torch::empty({T + 1, B, H}, gi.options());
   auto cs = torch::empty({T + 1, B, H}, gi.options());
   auto acts = torch::empty({T, B, 4 * H}, gi.options());
@@ -43,7 +46,7 @@ std::vector<torch::Tensor> peephole_forward(torch::Tensor gi, torch::Tensor h0, 
   cs[0].copy_(c0);
   const float* p = peep.data_ptr<float>();
   for (int64_t t = 0; t < T; ++t) {
-    at::mm_out(u, hs[t], w_t);  // (B, 4H) = W_h h_{t-1}
+    seqarena::step_mm(u, hs[t], w_t, w_nk);  // (B, 4H) = W_h h_{t-1}
     for (int64_t b = 0; b < B; ++b) {
       const float* a = gi.data_ptr<float>() + (t * B + b) * 4 * H;
       const float* r = u.data_ptr<float>() + b * 4 * H;
@@ -73,8 +76,9 @@ std::vector<torch::Tensor> peephole_forward(torch::Tensor gi, torch::Tensor h0, 
 // grad: (T, B, H) dL/d outputs; grad_c: (B, H) dL/d c_T; w_h: (4H, H). Returns da: (T, B, 4H) dL/d gate
 // pre-activations (= dL/d gi), dh0, dc0.
 std::vector<torch::Tensor> peephole_backward(torch::Tensor grad, torch::Tensor grad_c, torch::Tensor w_h,
-                                             torch::Tensor peep, torch::Tensor cs, torch::Tensor acts) {
+                                             torch::Tensor peep, torch::Tensor cs, torch::Tensor acts, bool onednn) {
   const int64_t T = grad.size(0), B = grad.size(1), H = grad.size(2);
+  const auto w_nk = seqarena::onednn_weight(w_h, onednn);
   auto da = torch::empty({T, B, 4 * H}, grad.options());
   auto dh = grad[T - 1].clone();
   auto dc = grad_c.clone();
@@ -106,7 +110,7 @@ std::vector<torch::Tensor> peephole_backward(torch::Tensor grad, torch::Tensor g
         cb[j] = up ? up[j] : 0.f;
       }
     }
-    at::addmm_out(dh, carry, da[t], w_h);  // dL/dh_{t-1}
+    seqarena::step_addmm(dh, carry, da[t], w_h, w_nk);  // dL/dh_{t-1}
   }
   return {da, dh, dc};
 }
@@ -115,8 +119,9 @@ std::vector<torch::Tensor> peephole_backward(torch::Tensor grad, torch::Tensor g
 // Returns hs, cs (T + 1, B, H), u (T, B, 4H) = W_h h_{t-1}, acts (T, B, 4H), stats (T, B, 4): mean, rstd of u
 // and of c.
 std::vector<torch::Tensor> layernorm_forward(torch::Tensor xs, torch::Tensor h0, torch::Tensor c0, torch::Tensor w_t,
-                                             torch::Tensor ln_h, torch::Tensor ln_c, double eps) {
+                                             torch::Tensor ln_h, torch::Tensor ln_c, double eps, bool onednn) {
   const int64_t T = xs.size(0), B = xs.size(1), H = h0.size(1), G = 4 * H;
+  const auto w_nk = seqarena::onednn_weight(w_t, onednn);
   auto hs = torch::empty({T + 1, B, H}, xs.options());
   auto cs = torch::empty({T + 1, B, H}, xs.options());
   auto u = torch::empty({T, B, G}, xs.options());
@@ -128,7 +133,7 @@ std::vector<torch::Tensor> layernorm_forward(torch::Tensor xs, torch::Tensor h0,
   const float e = static_cast<float>(eps);
   for (int64_t t = 0; t < T; ++t) {
     auto ut = u[t];
-    at::mm_out(ut, hs[t], w_t);
+    seqarena::step_mm(ut, hs[t], w_t, w_nk);
     for (int64_t b = 0; b < B; ++b) {
       const int64_t row = (t * B + b);
       const float* a = xs.data_ptr<float>() + row * G;
@@ -159,8 +164,9 @@ std::vector<torch::Tensor> layernorm_forward(torch::Tensor xs, torch::Tensor h0,
 // and ln_c (2, H), accumulated inside the loop.
 std::vector<torch::Tensor> layernorm_backward(torch::Tensor grad, torch::Tensor grad_c, torch::Tensor w_h,
                                               torch::Tensor ln_h, torch::Tensor ln_c, torch::Tensor cs, torch::Tensor u,
-                                              torch::Tensor acts, torch::Tensor stats) {
+                                              torch::Tensor acts, torch::Tensor stats, bool onednn) {
   const int64_t T = grad.size(0), B = grad.size(1), H = grad.size(2), G = 4 * H;
+  const auto w_nk = seqarena::onednn_weight(w_h, onednn);
   auto da = torch::empty({T, B, G}, grad.options());
   auto du = torch::empty({T, B, G}, grad.options());
   auto d_ln_h = torch::zeros({2, G}, grad.options());
@@ -228,7 +234,7 @@ std::vector<torch::Tensor> layernorm_backward(torch::Tensor grad, torch::Tensor 
       const float* up = t > 0 ? grad.data_ptr<float>() + ((t - 1) * B + b) * H : nullptr;
       for (int64_t j = 0; j < H; ++j) cb[j] = up ? up[j] : 0.f;
     }
-    at::addmm_out(dh, carry, du[t], w_h);
+    seqarena::step_addmm(dh, carry, du[t], w_h, w_nk);
   }
   return {da, du, dh, dc, d_ln_h, d_ln_c};
 }

@@ -16,7 +16,9 @@ class PeepholeNative(torch.autograd.Function):
     @staticmethod
     def forward(ctx, gi, h0, c0, w_h, peep):
         # gi: (T, B, 4H) input projections with bias; h0, c0: (B, H); w_h: (4H, H); peep: (3, H)
-        hs, cs, acts = native.load("lstm_cells").peephole_forward(gi, h0, c0, w_h.t().contiguous(), peep)
+        ctx.onednn = native.onednn_steps(h0.shape[1])  # the per-step matmuls through oneDNN where it is faster
+        kernel = native.load("lstm_cells")
+        hs, cs, acts = kernel.peephole_forward(gi, h0, c0, w_h.t().contiguous(), peep, ctx.onednn)
         ctx.save_for_backward(w_h, peep, hs, cs, acts)
         return hs[1:], cs[-1]  # (T, B, H), (B, H)
 
@@ -27,7 +29,7 @@ class PeepholeNative(torch.autograd.Function):
         T, B, H = grad.shape
         grad_c = torch.zeros_like(cs[0]) if grad_c is None else grad_c.contiguous()
         da, dh0, dc0 = native.load("lstm_cells").peephole_backward(
-            grad.contiguous(), grad_c, w_h.contiguous(), peep, cs, acts
+            grad.contiguous(), grad_c, w_h.contiguous(), peep, cs, acts, ctx.onednn
         )
         dw = da.view(T * B, 4 * H).t() @ hs[:-1].reshape(T * B, H)  # (4H, H)
         dpeep = torch.stack([
@@ -41,7 +43,8 @@ class LayerNormNative(torch.autograd.Function):
     @staticmethod
     def forward(ctx, xs, h0, c0, w_h, ln_h, ln_c, eps: float):
         # xs: (T, B, 4H) = LN_x(W_x x) + bias; ln_h: (2, 4H) and ln_c: (2, H) LayerNorm weight and bias rows
-        out = native.load("lstm_cells").layernorm_forward(xs, h0, c0, w_h.t().contiguous(), ln_h, ln_c, eps)
+        ctx.onednn = native.onednn_steps(h0.shape[1])
+        out = native.load("lstm_cells").layernorm_forward(xs, h0, c0, w_h.t().contiguous(), ln_h, ln_c, eps, ctx.onednn)
         hs, cs, u, acts, stats = out
         ctx.save_for_backward(w_h, ln_h, ln_c, hs, cs, u, acts, stats)
         return hs[1:], cs[-1]
@@ -53,7 +56,7 @@ class LayerNormNative(torch.autograd.Function):
         T, B, H = grad.shape
         grad_c = torch.zeros_like(cs[0]) if grad_c is None else grad_c.contiguous()
         da, du, dh0, dc0, d_ln_h, d_ln_c = native.load("lstm_cells").layernorm_backward(
-            grad.contiguous(), grad_c, w_h.contiguous(), ln_h, ln_c, cs, u, acts, stats
+            grad.contiguous(), grad_c, w_h.contiguous(), ln_h, ln_c, cs, u, acts, stats, ctx.onednn
         )
         dw = du.view(T * B, 4 * H).t() @ hs[:-1].reshape(T * B, H)  # (4H, H)
         return da, dh0, dc0, dw, d_ln_h, d_ln_c, None

@@ -33,6 +33,8 @@ def _name(kernel: str) -> str:
     with contextlib.suppress(OSError, StopIteration):
         cpu += next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
     digest = hashlib.sha256((_HERE / f"{kernel}.cpp").read_bytes())
+    for header in sorted(_HERE.glob("*.h")):  # the shared headers (step_matmul.h) are part of every build
+        digest.update(header.read_bytes())
     digest.update(" ".join([*_FLAGS, torch.__version__, cpu]).encode())
     return f"seqarena_{kernel}_{digest.hexdigest()[:12]}"
 
@@ -77,6 +79,26 @@ def usable(kernel: str, x: torch.Tensor) -> bool:
     """The compiled `kernel` applies to `x`: float32 on the CPU, not inside an ONNX export, and built."""
     cpu32 = x.device.type == "cpu" and x.dtype == torch.float32
     return cpu32 and not tracing() and load(kernel) is not None
+
+
+ONEDNN_WIDTH = 128  # from this hidden width the per-step matmul is large enough for oneDNN to pay off
+_onednn: list[bool] = []
+
+
+def onednn_steps(width: int) -> bool:
+    """Whether a recurrent kernel of this hidden width runs its per-step matmuls through oneDNN: where the machine
+    measured oneDNN's fp32 GEMM at least 1.2x faster than torch.mm (seqarena doctor; e.g. AMD EPYC, where MKL is
+    generic) and the width makes the step's matmul large enough (below 128 oneDNN's per-call cost loses)."""
+    if width < ONEDNN_WIDTH or os.environ.get("SEQARENA_ONEDNN_STEPS", "1") == "0":
+        return False
+    if not _onednn:
+        from seqarena import machine
+        from seqarena.training.matmul import FASTER, _op
+
+        facts = machine.facts(torch.device("cpu"))
+        faster = (facts.get("gemm_fp32_onednn_gflops") or 0.0) >= FASTER * facts["gemm_fp32_torch_mm_gflops"]
+        _onednn.append(faster and _op() is not None)
+    return _onednn[0]
 
 
 def describe(kernel: str, compiled: str, fallback: str) -> str:
