@@ -62,11 +62,11 @@ def test_gru_kernel_equals_nn_gru(options, use_native) -> None:
 def test_onednn_per_step_matmuls_equal_the_references(kind, monkeypatch) -> None:
     """Where the machine multiplies faster with oneDNN (forced here), the C++ loops from width 128 take their
     per-step matmuls through it: still the reference's numbers, forward and every gradient."""
-    from seqarena.training.matmul import _op
+    from seqarena.models.kernels import onednn
 
-    if _op() is None:
+    if onednn.op() is None:
         pytest.skip("this torch build has no oneDNN linear op")
-    monkeypatch.setattr(native, "_onednn", [True])
+    monkeypatch.setattr(onednn, "_faster", [True])
     assert native.onednn_steps(128) and not native.onednn_steps(127)
     torch.manual_seed(0)
     one = {"d_model": 128, "num_layers": 1}

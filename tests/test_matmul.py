@@ -13,9 +13,10 @@ from torch import nn
 import seqarena
 from seqarena import machine
 from seqarena.errors import ConfigError
+from seqarena.models.kernels import onednn
 from seqarena.training import matmul
 
-pytestmark = pytest.mark.skipif(matmul._op() is None, reason="this torch build has no oneDNN linear op")
+pytestmark = pytest.mark.skipif(matmul.op() is None, reason="this torch build has no oneDNN linear op")
 
 
 def pair(bias: bool) -> tuple[nn.Linear, nn.Linear]:
@@ -42,7 +43,7 @@ def test_onednn_linear_equals_f_linear_forward_and_gradients(shape, bias) -> Non
         weight = torch.linspace(-1, 1, y.numel()).view_as(y)  # every output weighs differently in the loss
         (y * weight).sum().backward()
         results.append([y.detach(), x.grad, *(p.grad for p in layer.parameters())])
-    assert new.forward.__func__ is matmul._forward
+    assert new.forward.__func__ is matmul._forward  # routed, and per call oneDNN (usable here)
     for a, b in zip(*results, strict=True):
         assert a.shape == b.shape and rel(a, b) < 1e-5
 
@@ -50,10 +51,10 @@ def test_onednn_linear_equals_f_linear_forward_and_gradients(shape, bias) -> Non
 def test_fallbacks_take_f_linear() -> None:
     ref, new = pair(True)
     x = torch.randn(4, 24)
-    assert not matmul.usable(x[0], new.weight)  # 1-D
-    assert not matmul.usable(x.double(), new.weight)
+    assert not onednn.usable(x[0], new.weight)  # 1-D
+    assert not onednn.usable(x.double(), new.weight)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        assert not matmul.usable(x, new.weight)
+        assert not onednn.usable(x, new.weight)
         assert new(x).dtype == ref(x).dtype == torch.bfloat16  # autocast still applies
     assert torch.equal(new(x[0]), ref(x[0]))
 

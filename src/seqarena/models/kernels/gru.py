@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from seqarena.models.kernels import native
+from seqarena.models.kernels import native, onednn
 
 
 class GRUScan(torch.autograd.Function):
@@ -98,7 +98,8 @@ def gru_layer(
 ) -> torch.Tensor:
     """One GRU layer over x: (T, B, D) time-major, h0: (B, H) -> (T, B, H). The C++ loop when it is built and
     the tensors are float32 on the CPU, else the Python one."""
-    gi = F.linear(x, w_ih, b_ih).contiguous()  # (T, B, 3H): every step's input projection in one matmul
+    project = onednn.linear if use_native and onednn.faster_here() else F.linear  # oneDNN where faster here
+    gi = project(x, w_ih, b_ih).contiguous()  # (T, B, 3H): every step's input projection in one matmul
     h0 = h0.contiguous()
     fast = use_native and native.usable("gru", gi)
     return (GRUNative if fast else GRUScan).apply(gi, h0, w_hh, b_hh)

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from seqarena.models.kernels import native
+from seqarena.models.kernels import native, onednn
 
 
 class PeepholeNative(torch.autograd.Function):
@@ -64,7 +64,8 @@ class LayerNormNative(torch.autograd.Function):
 
 def run_layer(layer: Any, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor):
     """What `CellLayer.forward(x, h, c)` computes, through the C++ loop: x (B, T, D) -> (B, T, H), h_T, c_T."""
-    gi = layer.w_x(x.transpose(0, 1))  # (T, B, 4H): every step's input projection in one matmul
+    project = onednn.linear if onednn.faster_here() else F.linear  # oneDNN where this machine multiplies faster
+    gi = project(x.transpose(0, 1), layer.w_x.weight, layer.w_x.bias)  # (T, B, 4H): every step's input projection
     h, c = h.contiguous(), c.contiguous()
     if layer.ln:
         shift = layer.ln_x.bias + layer.bias  # both add to every step's gates: one (4H,) add, not a (T, B, 4H) one

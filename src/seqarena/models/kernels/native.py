@@ -82,23 +82,18 @@ def usable(kernel: str, x: torch.Tensor) -> bool:
 
 
 ONEDNN_WIDTH = 128  # from this hidden width the per-step matmul is large enough for oneDNN to pay off
-_onednn: list[bool] = []
 
 
 def onednn_steps(width: int) -> bool:
-    """Whether a recurrent kernel of this hidden width runs its per-step matmuls through oneDNN: where the machine
-    measured oneDNN's fp32 GEMM at least 1.2x faster than torch.mm (seqarena doctor; e.g. AMD EPYC, where MKL is
-    generic) and the width makes the step's matmul large enough (below 128 oneDNN's per-call cost loses)."""
+    """Whether a recurrent kernel of this hidden width runs its matmuls through oneDNN: where the machine measured
+    oneDNN's fp32 GEMM at least 1.2x faster than torch.mm (seqarena doctor; e.g. AMD EPYC, where MKL is generic)
+    and the width makes the step's matmul large enough (below 128 oneDNN's per-call cost loses).
+    SEQARENA_ONEDNN_STEPS=0 keeps torch.mm."""
     if width < ONEDNN_WIDTH or os.environ.get("SEQARENA_ONEDNN_STEPS", "1") == "0":
         return False
-    if not _onednn:
-        from seqarena import machine
-        from seqarena.training.matmul import FASTER, _op
+    from seqarena.models.kernels import onednn
 
-        facts = machine.facts(torch.device("cpu"))
-        faster = (facts.get("gemm_fp32_onednn_gflops") or 0.0) >= FASTER * facts["gemm_fp32_torch_mm_gflops"]
-        _onednn.append(faster and _op() is not None)
-    return _onednn[0]
+    return onednn.faster_here()
 
 
 def describe(kernel: str, compiled: str, fallback: str) -> str:
