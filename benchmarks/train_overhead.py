@@ -11,7 +11,8 @@ one process. Prints JSON with two comparisons:
 
 Host load on a shared 2-core machine drifts by tens of percent between minutes, so rounds are paired: each round
 runs one epoch of each side back to back (in alternating order), and the figure is the median of the per-round
-ratios, with their range. Throughput counts training steps only; validation is excluded on both sides.
+ratios, with their range. Throughput counts training steps only; validation is excluded on both sides. seqarena's
+runs keep torch's matmul (`train.matmul=torch`) like the bare loops, so the figure is the loop's overhead alone.
 
     SEQARENA_DATA_DIR=../shared/data .venv/bin/python benchmarks/train_overhead.py [--rounds 7] [--epochs 1]
 """
@@ -77,7 +78,14 @@ def seqarena_loop(data: str, model: dict, epochs: int, batch: int, lr: float, ou
     cfg = {
         "task": {"data": data},
         "model": model,
-        "train": {"max_epochs": epochs, "batch_size": batch, "lr": lr, "patience": None, "progress": False},
+        "train": {
+            "max_epochs": epochs,
+            "batch_size": batch,
+            "lr": lr,
+            "patience": None,
+            "progress": False,
+            "matmul": "torch",
+        },
     }
     result = seqarena.train(cfg, out, log=lambda _: None)
     samples = sum(h["samples_per_s"] * h["seconds"] for h in result.history)
@@ -172,7 +180,7 @@ def main() -> None:
         "model": {"name": "transformer", "d_model": 128, "num_layers": 4, "num_heads": 4, "positions": "learned",
                   "max_len": 64},
         "train": {"batch_size": 12, "lr": 1e-3, "clip_norm": 1.0, "patience": None, "progress": False,
-                  "weight_decay": 0.0},
+                  "weight_decay": 0.0, "matmul": "torch"},
     }  # fmt: skip
     from seqarena.tasks.lm import LMTask
 
