@@ -38,6 +38,14 @@ def _mm(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     return op()(x, w, None, "none", [], "")
 
 
+def _weight_grad(g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """g^T @ x for g (M, N), x (M, K): a reduction over the long M. oneDNN is fast at it when the wider of N and K
+    is its output channels (measured at M 8192: 11-16 ms against MKL's 18-26; the other way round 44 ms)."""
+    if g.shape[1] >= x.shape[1]:
+        return _mm(x.t(), g.t()).t().contiguous()  # (K, N) = x^T g, with N output channels
+    return _mm(g.t(), x.t())  # (N, K), with K output channels
+
+
 class OneDNNLinear(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias):
@@ -55,7 +63,7 @@ class OneDNNLinear(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             dx = _mm(g, weight.t().contiguous()).view(x.shape)  # (M, K) = g @ W
         if ctx.needs_input_grad[1]:
-            dw = g.t() @ x.reshape(-1, x.shape[-1])  # (N, K): torch.mm, faster than oneDNN for this long reduction
+            dw = _weight_grad(g, x.reshape(-1, x.shape[-1]))  # (N, K) = g^T @ x
         if ctx.has_bias and ctx.needs_input_grad[2]:
             db = g.sum(0)
         return dx, dw, db
