@@ -41,3 +41,16 @@ def test_doctor_prints_the_machine_and_the_kernels(monkeypatch, tmp_path) -> Non
     assert set(report["kernels"]) == {"gru", "lstm_cells", "selective_scan", "causal_conv"}
     bad = CliRunner().invoke(app, ["doctor", "--threads", "-1"])
     assert bad.exit_code != 0 and "--threads" in bad.output
+
+
+def test_doctor_table_without_onednn(monkeypatch) -> None:
+    """A torch without oneDNN (or a CUDA device) has no oneDNN figure: the table says "-"."""
+    facts = {
+        "device": "cpu", "name": "test CPU", "threads": 2, "gemm_fp32_gflops": 100.0,
+        "gemm_fp32_torch_mm_gflops": 100.0, "gemm_fp32_onednn_gflops": None, "memory_gb_s": 10.0,
+        "gemm_speed_vs_fp32": {"bf16": 0.5, "fp16": None}, "fast_precisions": ["fp32"],
+    }  # fmt: skip
+    monkeypatch.setattr(machine, "facts", lambda device=None, refresh=False: facts)
+    result = CliRunner().invoke(app, ["doctor"])
+    assert result.exit_code == 0, result.output
+    assert "100 / -" in result.output

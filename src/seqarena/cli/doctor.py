@@ -50,10 +50,10 @@ def doctor(
         "fast",
     )
     for d in report["devices"]:
-        rel = d["gemm_speed_vs_fp32"]
+        rel, onednn = d["gemm_speed_vs_fp32"], d["gemm_fp32_onednn_gflops"]
         table.add_row(
             f"{d['device']} ({d['name']})", str(d["threads"]), f"{d['gemm_fp32_gflops']:.1f}",
-            f"{d['gemm_fp32_torch_mm_gflops']:.0f} / {d['gemm_fp32_onednn_gflops'] or '-':.0f}",
+            f"{d['gemm_fp32_torch_mm_gflops']:.0f} / " + (f"{onednn:.0f}" if onednn else "-"),
             f"{d['memory_gb_s']:.1f}", str(rel["bf16"]), str(rel["fp16"]), ", ".join(d["fast_precisions"]),
         )  # fmt: skip
     console = Console(width=140)
