@@ -157,3 +157,19 @@ def test_saturating_inputs_stay_finite_and_exact() -> None:
         new.load_state_dict(ref.state_dict())
         y = new(x)[0]
         assert max_rel(ref(x)[0], y) < 1e-5 and torch.isfinite(torch.autograd.grad(y.sum(), x)[0]).all()
+
+
+def test_a_killed_builds_lock_is_cleared_but_a_running_builds_is_kept(tmp_path) -> None:
+    """torch's build lock outlives a killed build; the next first use would wait for it forever."""
+    import os
+    import time
+
+    stale, fresh = tmp_path / "stale.lock", tmp_path / "fresh.lock"
+    for lock in (stale, fresh):
+        lock.touch()
+    hour_ago = time.time() - 3600
+    os.utime(stale, (hour_ago, hour_ago))
+    native._clear_stale_lock(stale)
+    native._clear_stale_lock(fresh)
+    native._clear_stale_lock(tmp_path / "absent.lock")  # nothing to clear is fine
+    assert not stale.exists() and fresh.exists()

@@ -9,6 +9,7 @@ import contextlib
 import hashlib
 import os
 import platform
+import time
 from pathlib import Path
 from types import ModuleType
 
@@ -39,6 +40,18 @@ def _name(kernel: str) -> str:
     return f"seqarena_{kernel}_{digest.hexdigest()[:12]}"
 
 
+STALE_LOCK_S = 600  # a build takes under a minute: a lock this old belongs to a build that was killed
+
+
+def _clear_stale_lock(lock: Path) -> None:
+    """torch's build lock stays behind when a build is killed (Ctrl-C, a timeout), and the next build would wait
+    for it forever: remove it once it is far older than any build."""
+    with contextlib.suppress(OSError):
+        if time.time() - lock.stat().st_mtime > STALE_LOCK_S:
+            lock.unlink()
+            logs.info(f"removed {lock}, left by a build that did not finish")
+
+
 def _build(kernel: str) -> tuple[ModuleType | None, str]:
     if os.environ.get("SEQARENA_NATIVE_KERNELS", "1") == "0":
         return None, "disabled by SEQARENA_NATIVE_KERNELS=0"
@@ -54,6 +67,7 @@ def _build(kernel: str) -> tuple[ModuleType | None, str]:
         name = _name(kernel)
         where = _cache_dir() / name
         where.mkdir(parents=True, exist_ok=True)
+        _clear_stale_lock(where / "lock")
         if not any(where.glob("*.so")):
             logs.info(f"building seqarena's C++ {kernel} kernel once for this machine (about 20 s) in {where}")
         module = build(name, [str(_HERE / f"{kernel}.cpp")], extra_cflags=_FLAGS, build_directory=str(where))
