@@ -68,7 +68,9 @@ def _gemm_gflops(dtype: torch.dtype, device: torch.device, n: int) -> float:
 
 def _onednn_gemm_gflops(n: int) -> float | None:
     """fp32 GEMM through oneDNN (the primitive torch's mkldnn linear uses, strict fp32 math), or None without it."""
-    linear = getattr(getattr(torch.ops, "mkldnn", None), "_linear_pointwise", None)
+    from seqarena.models.kernels import onednn
+
+    linear = onednn.op()
     if linear is None or not torch.backends.mkldnn.is_available():
         return None
     a, w = torch.randn(n, n), torch.randn(n, n)

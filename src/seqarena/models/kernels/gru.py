@@ -98,7 +98,7 @@ def gru_layer(
 ) -> torch.Tensor:
     """One GRU layer over x: (T, B, D) time-major, h0: (B, H) -> (T, B, H). The C++ loop when it is built and
     the tensors are float32 on the CPU, else the Python one."""
-    project = onednn.linear if use_native and onednn.faster_here() else F.linear  # oneDNN where faster here
+    project = onednn.linear if use_native and native.onednn_matmuls() else F.linear  # oneDNN where faster here
     gi = project(x, w_ih, b_ih).contiguous()  # (T, B, 3H): every step's input projection in one matmul
     h0 = h0.contiguous()
     fast = use_native and native.usable("gru", gi)

@@ -64,7 +64,7 @@ class LayerNormNative(torch.autograd.Function):
 
 def run_layer(layer: Any, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor):
     """What `CellLayer.forward(x, h, c)` computes, through the C++ loop: x (B, T, D) -> (B, T, H), h_T, c_T."""
-    project = onednn.linear if onednn.faster_here() else F.linear  # oneDNN where this machine multiplies faster
+    project = onednn.linear if native.onednn_matmuls() else F.linear  # oneDNN where this machine multiplies faster
     gi = project(x.transpose(0, 1), layer.w_x.weight, layer.w_x.bias)  # (T, B, 4H): every step's input projection
     h, c = h.contiguous(), c.contiguous()
     if layer.ln:

@@ -98,16 +98,20 @@ def usable(kernel: str, x: torch.Tensor) -> bool:
 ONEDNN_WIDTH = 128  # from this hidden width the per-step matmul is large enough for oneDNN to pay off
 
 
-def onednn_steps(width: int) -> bool:
-    """Whether a recurrent kernel of this hidden width runs its matmuls through oneDNN: where the machine measured
-    oneDNN's fp32 GEMM at least 1.2x faster than torch.mm (seqarena doctor; e.g. AMD EPYC, where MKL is generic)
-    and the width makes the step's matmul large enough (below 128 oneDNN's per-call cost loses).
-    SEQARENA_ONEDNN_STEPS=0 keeps torch.mm."""
-    if width < ONEDNN_WIDTH or os.environ.get("SEQARENA_ONEDNN_STEPS", "1") == "0":
+def onednn_matmuls() -> bool:
+    """Whether the recurrent kernels take their matmuls through oneDNN: where the machine measured oneDNN's fp32
+    GEMM at least 1.2x faster than torch.mm (seqarena doctor; e.g. AMD EPYC, where MKL is generic).
+    SEQARENA_ONEDNN_STEPS=0 keeps torch.mm for all of them."""
+    if os.environ.get("SEQARENA_ONEDNN_STEPS", "1") == "0":
         return False
     from seqarena.models.kernels import onednn
 
     return onednn.faster_here()
+
+
+def onednn_steps(width: int) -> bool:
+    """The per-step matmuls too: from a hidden width of 128 (below it oneDNN's per-call cost loses)."""
+    return width >= ONEDNN_WIDTH and onednn_matmuls()
 
 
 def describe(kernel: str, compiled: str, fallback: str) -> str:
