@@ -68,9 +68,7 @@ def _gemm_gflops(dtype: torch.dtype, device: torch.device, n: int) -> float:
 
 def _onednn_gemm_gflops(n: int) -> float | None:
     """fp32 GEMM through oneDNN (the primitive torch's mkldnn linear uses, strict fp32 math), or None without it."""
-    from seqarena.models.kernels import onednn
-
-    linear = onednn.op()
+    linear = getattr(getattr(torch.ops, "mkldnn", None), "_linear_pointwise", None)  # as kernels/onednn.op()
     if linear is None or not torch.backends.mkldnn.is_available():
         return None
     a, w = torch.randn(n, n), torch.randn(n, n)
