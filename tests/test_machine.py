@@ -38,7 +38,7 @@ def test_doctor_prints_the_machine_and_the_kernels(monkeypatch, tmp_path) -> Non
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["devices"][0]["device"] == "cpu" and report["devices"][0]["gemm_fp32_gflops"] > 1
-    assert set(report["kernels"]) == {"gru", "lstm_cells", "selective_scan", "causal_conv"}
+    assert set(report["kernels"]) == {"gru", "lstm_cells", "selective_scan", "causal_conv", "attention"}
     bad = CliRunner().invoke(app, ["doctor", "--threads", "-1"])
     assert bad.exit_code != 0 and "--threads" in bad.output
 

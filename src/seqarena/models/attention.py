@@ -14,6 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from seqarena.models.base import tracing
+from seqarena.models.kernels import attention as fused
+from seqarena.models.kernels import native
 from seqarena.models.positions import alibi_bias, alibi_slopes, rotate
 
 Cache = tuple[torch.Tensor, torch.Tensor]
@@ -53,11 +55,30 @@ class SoftmaxAttention(_Heads):
         if positions == "alibi":
             self.register_buffer("slopes", alibi_slopes(num_heads), persistent=False)
 
+    def fused_here(self, x: torch.Tensor, causal: bool, cache: Cache | None, key_mask: torch.Tensor | None) -> bool:
+        """Whether this call runs attention.cpp: a whole sequence (no cache, no mask) in fp32 on the CPU with no
+        attention dropout or rotary/ALiBi positions, at lengths where it measured faster than SDPA's kernel."""
+        plain = cache is None and key_mask is None and self.positions not in ("rope", "alibi")
+        no_drop = self.dropout == 0.0 or not self.training
+        short = x.shape[1] <= (fused.CAUSAL_MAX_T if causal else fused.FULL_MAX_T)
+        return plain and no_drop and short and x.shape[1] > 0 and native.usable("attention", x)
+
+    def describe_kernel(self, device: torch.device) -> str:
+        """Which attention training on `device` uses (run.json records it)."""
+        if device.type != "cpu" or self.positions in ("rope", "alibi") or self.dropout > 0:
+            return "torch scaled_dot_product_attention"
+        return native.describe("attention", "seqarena C++ attention", "torch scaled_dot_product_attention")
+
     def forward(
         self, x: torch.Tensor, causal: bool, cache: Cache | None, pos: int, key_mask: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, Cache]:
-        q, k, v = self.split(x)
         T = x.shape[1]
+        if self.fused_here(x, causal, cache, key_mask):
+            qkv = self.qkv(x)  # (B, T, 3D)
+            y = fused.attention(qkv, self.num_heads, causal)  # (B, T, D)
+            k, v = (t.view(*x.shape[:2], self.num_heads, self.head_dim).transpose(1, 2) for t in qkv.chunk(3, -1)[1:])
+            return self.out(y), (k, v)  # the cache: keys and values (B, h, T, hd)
+        q, k, v = self.split(x)
         past = 0 if cache is None else cache[0].shape[2]
         if self.positions == "rope":  # cached keys were rotated when they were new
             q_pos = torch.arange(past, past + T, device=x.device)

@@ -18,8 +18,11 @@ import torch
 from seqarena import logs
 from seqarena.models.base import tracing
 
-# compile flags only: the link never sees -ffast-math, so loading the library sets no flush-to-zero for the process
-_FLAGS = ["-O3", "-march=native", "-ffast-math", "-fopenmp-simd"]
+# compile flags only: the link never sees -ffast-math, so loading the library sets no flush-to-zero for the process.
+# -fopenmp: at::parallel_for is an inline OpenMP loop in ATen's headers, serial in code compiled without it; the
+# link then names libgomp.so.1, the OpenMP runtime torch has already loaded (one runtime, one thread pool).
+_FLAGS = ["-O3", "-march=native", "-ffast-math", "-fopenmp"]
+_LINK = ["-fopenmp"]
 _HERE = Path(__file__).parent
 _loaded: dict[str, tuple[ModuleType | None, str]] = {}
 
@@ -36,7 +39,7 @@ def _name(kernel: str) -> str:
     digest = hashlib.sha256((_HERE / f"{kernel}.cpp").read_bytes())
     for header in sorted(_HERE.glob("*.h")):  # the shared headers (step_matmul.h) are part of every build
         digest.update(header.read_bytes())
-    digest.update(" ".join([*_FLAGS, torch.__version__, cpu]).encode())
+    digest.update(" ".join([*_FLAGS, *_LINK, torch.__version__, cpu]).encode())
     return f"seqarena_{kernel}_{digest.hexdigest()[:12]}"
 
 
@@ -70,7 +73,9 @@ def _build(kernel: str) -> tuple[ModuleType | None, str]:
         _clear_stale_lock(where / "lock")
         if not any(where.glob("*.so")):
             logs.info(f"building seqarena's C++ {kernel} kernel once for this machine (about 20 s) in {where}")
-        module = build(name, [str(_HERE / f"{kernel}.cpp")], extra_cflags=_FLAGS, build_directory=str(where))
+        module = build(
+            name, [str(_HERE / f"{kernel}.cpp")], extra_cflags=_FLAGS, extra_ldflags=_LINK, build_directory=str(where)
+        )
         return module, f"built in {where}"
     except Exception as exc:  # no compiler, no ninja, a read-only cache: the Python kernels still work
         lines = str(exc).strip().splitlines() or [""]
