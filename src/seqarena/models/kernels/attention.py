@@ -1,7 +1,7 @@
 """Softmax attention over the fused q|k|v projection through attention.cpp, for training and whole-sequence
 inference without a mask, dropout or a cache (models/attention.py keeps F.scaled_dot_product_attention for
 everything else, for other devices, ONNX export and as the reference). On a 2-core Xeon, batch 32, 4 heads of 64,
-T 256, causal: 17 ms forward + backward a layer against SDPA's CPU flash kernel's 37 ms (benchmarks/lm_speed.py)."""
+T 256, causal: 28 ms forward + backward against SDPA's CPU flash kernel's 45 ms (benchmarks/attention_speed.py)."""
 
 from __future__ import annotations
 
