@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import torch
+from tests.test_attention import sdpa
 from typer.testing import CliRunner
 
 from seqarena import machine
 from seqarena.cli import app
+from seqarena.models.kernels import native
+from seqarena.models.kernels.attention import attention
 
 
 def test_facts_are_measured_once_and_cached(monkeypatch, tmp_path) -> None:
@@ -32,13 +36,22 @@ def test_step_flops_counts_a_matmul_forward_and_backward() -> None:
     assert flops == 2 * (2 * 8 * 32 * 16)  # the forward matmul, and one more for the weight gradient (x is constant)
 
 
+def test_step_flops_counts_attention_on_the_cpu_the_same_through_sdpa_and_the_cpp_kernel() -> None:
+    qkv = torch.randn(2, 40, 3 * 16, requires_grad=True)
+    full = 2 * (2 * 2 * 2 * 40 * 40 * 8)  # the forward: two (T x T) products of 2 sequences x 2 heads of 8
+    expected = full + 2.5 * full  # and the backward's five products (the scores recomputed), as torch counts them
+    assert machine.step_flops(lambda: sdpa(qkv, 2, True).sum().backward()) == expected
+    if native.load("attention") is not None:
+        assert machine.step_flops(lambda: attention(qkv, 2, True).sum().backward()) == expected
+
+
 def test_doctor_prints_the_machine_and_the_kernels(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("SEQARENA_CACHE_DIR", str(tmp_path))
     result = CliRunner().invoke(app, ["doctor", "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["devices"][0]["device"] == "cpu" and report["devices"][0]["gemm_fp32_gflops"] > 1
-    assert set(report["kernels"]) == {"gru", "lstm_cells", "selective_scan", "causal_conv", "attention"}
+    assert set(report["kernels"]) == {p.stem for p in Path(native.__file__).parent.glob("*.cpp")}
     bad = CliRunner().invoke(app, ["doctor", "--threads", "-1"])
     assert bad.exit_code != 0 and "--threads" in bad.output
 

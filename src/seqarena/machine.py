@@ -135,11 +135,33 @@ def facts(device: torch.device | None = None, refresh: bool = False) -> dict[str
     return cached[key]
 
 
+def _count_cpu_attention() -> None:
+    """torch's FlopCounterMode has formulas for its CUDA attention kernels but none for the CPU flash kernel, whose
+    FLOPs it counted as 0: give it the same formulas (the full T x T products, also when causal)."""
+    from torch.utils.flop_counter import flop_registry, register_flop_formula, sdpa_backward_flop_count, sdpa_flop_count
+
+    aten = torch.ops.aten
+    forward = getattr(aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+    backward = getattr(aten, "_scaled_dot_product_flash_attention_for_cpu_backward", None)
+    if forward is not None and forward not in flop_registry:
+
+        @register_flop_formula(forward)
+        def _forward(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+            return sdpa_flop_count(query_shape, key_shape, value_shape)
+
+    if backward is not None and backward not in flop_registry:
+
+        @register_flop_formula(backward)
+        def _backward(grad_out_shape, query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
+            return sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape, value_shape)
+
+
 def step_flops(step: Callable[[], Any]) -> int:
     """FLOPs of one call of `step` (forward and backward of a training step), counted by torch's FlopCounterMode:
     matmuls, convolutions and attention, the operations a utilisation figure is about."""
     from torch.utils.flop_counter import FlopCounterMode
 
+    _count_cpu_attention()
     counter = FlopCounterMode(display=False)
     with counter:
         step()

@@ -30,7 +30,7 @@ def doctor(
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     report = {
         "devices": [machine.facts(d, refresh=refresh) for d in devices],
-        "kernels": {k: native.status(k) for k in ("gru", "lstm_cells", "selective_scan", "causal_conv", "attention")},
+        "kernels": {k: native.status(k) for k in native.KERNELS},
         "cuda": torch.cuda.is_available(),
     }
     if as_json:

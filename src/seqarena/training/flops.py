@@ -1,6 +1,7 @@
 """Model FLOPs utilisation of a finished training run: the FLOPs of one training step (counted on a real batch),
 per sample, times the samples per second the loop achieved, against the machine's measured fp32 GEMM peak
-(seqarena/machine.py). The step's FLOPs count matmuls, convolutions and attention, forward and backward."""
+(seqarena/machine.py). The step's FLOPs count matmuls, convolutions and attention, forward and backward; attention
+as torch counts it on CUDA, the full T x T products also when causal (the PaLM and nanoGPT convention)."""
 
 from __future__ import annotations
 

@@ -17,12 +17,54 @@ from seqarena.models.kernels import native
 CAUSAL_MAX_T, FULL_MAX_T = 1024, 512
 
 
+# torch.library ops around the C++ calls, so that FlopCounterMode (run.json's FLOPs) sees them
+
+
+@torch.library.custom_op("seqarena::attention_forward", mutates_args=())
+def forward_op(qkv: torch.Tensor, heads: int, causal: bool, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+    y, lse = native.load("attention").attn_forward(qkv, heads, causal, scale)  # (B, T, D), (B, h, T)
+    return y, lse
+
+
+@torch.library.custom_op("seqarena::attention_backward", mutates_args=())
+def backward_op(
+    dy: torch.Tensor, qkv: torch.Tensor, y: torch.Tensor, lse: torch.Tensor, heads: int, causal: bool, scale: float
+) -> torch.Tensor:
+    return native.load("attention").attn_backward(dy, qkv, y, lse, heads, causal, scale)  # (B, T, 3D)
+
+
+def _heads_shapes(qkv_shape, heads: int) -> tuple[list[int], list[int]]:
+    """(B, h, T, hd) of q, k and v, and of the output, for torch's SDPA FLOP formulas."""
+    B, T, D = qkv_shape[0], qkv_shape[1], qkv_shape[2] // 3
+    shape = [B, heads, T, D // heads]
+    return shape, shape
+
+
+def count_flops() -> None:
+    """The FLOPs torch counts for F.scaled_dot_product_attention (the full T x T products, also when causal),
+    for the same attention through these ops."""
+    from torch.utils.flop_counter import register_flop_formula, sdpa_backward_flop_count, sdpa_flop_count
+
+    @register_flop_formula(torch.ops.seqarena.attention_forward)
+    def _forward(qkv_shape, heads, *args, out_shape=None, **kwargs) -> int:
+        q, _ = _heads_shapes(qkv_shape, heads)
+        return sdpa_flop_count(q, q, q)
+
+    @register_flop_formula(torch.ops.seqarena.attention_backward)
+    def _backward(dy_shape, qkv_shape, y_shape, lse_shape, heads, *args, out_shape=None, **kwargs) -> int:
+        q, out = _heads_shapes(qkv_shape, heads)
+        return sdpa_backward_flop_count(out, q, q, q)
+
+
+count_flops()
+
+
 class FusedAttention(torch.autograd.Function):
     @staticmethod
     def forward(ctx, qkv, heads, causal):
         # qkv: (B, T, 3D) = q | k | v, heads side by side in each
         scale = 1.0 / math.sqrt(qkv.shape[-1] // 3 // heads)
-        y, lse = native.load("attention").attn_forward(qkv, heads, causal, scale)  # (B, T, D), (B, h, T)
+        y, lse = forward_op(qkv, heads, causal, scale)  # (B, T, D), (B, h, T)
         ctx.save_for_backward(qkv, y, lse)
         ctx.heads, ctx.causal, ctx.scale = heads, causal, scale
         return y
@@ -31,8 +73,7 @@ class FusedAttention(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, dy):
         qkv, y, lse = ctx.saved_tensors
-        dqkv = native.load("attention").attn_backward(dy.contiguous(), qkv, y, lse, ctx.heads, ctx.causal, ctx.scale)
-        return dqkv, None, None  # (B, T, 3D)
+        return backward_op(dy.contiguous(), qkv, y, lse, ctx.heads, ctx.causal, ctx.scale), None, None
 
 
 def attention(qkv: torch.Tensor, heads: int, causal: bool) -> torch.Tensor:

@@ -24,6 +24,7 @@ from seqarena.models.base import tracing
 _FLAGS = ["-O3", "-march=native", "-ffast-math", "-fopenmp"]
 _LINK = ["-fopenmp"]
 _HERE = Path(__file__).parent
+KERNELS = ("gru", "lstm_cells", "selective_scan", "causal_conv", "attention")  # one per .cpp here
 _loaded: dict[str, tuple[ModuleType | None, str]] = {}
 
 
