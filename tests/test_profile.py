@@ -12,7 +12,8 @@ from seqarena.profile import timed
 def test_timed_reports_the_median_and_p95_of_its_calls() -> None:
     calls, threads = [], []
     before = torch.get_num_threads()
-    out = timed(lambda: (calls.append(1), threads.append(torch.get_num_threads())), 20, warmup=2, warmup_s=0.0)
+    fn = lambda: (calls.append(1), threads.append(torch.get_num_threads()))  # noqa: E731
+    out = timed(fn, 20, warmup=2, warmup_s=0.0, sample_s=0.0)
     assert len(calls) == 22 and 0 <= out["median_ms"] <= out["p95_ms"]
     assert set(threads) == {1} and out["threads"] == 1 and torch.get_num_threads() == before  # one thread, restored
 
@@ -26,6 +27,12 @@ def test_the_warm_up_lasts_at_least_its_time() -> None:
 
     timed(fast, 5, warmup=1, warmup_s=0.1)
     assert len(calls) >= 5 + 8  # about ten warm-up calls of 10 ms before the five timed ones
+
+
+def test_a_fast_call_is_sampled_for_at_least_its_time() -> None:
+    calls = []
+    timed(lambda: calls.append(1), 5, warmup=1, warmup_s=0.0, sample_s=0.05)
+    assert len(calls) > 1000  # far more than 5 calls: 50 ms of a call that takes microseconds
 
 
 def test_a_slow_call_is_timed_a_few_times_within_the_budget() -> None:

@@ -27,10 +27,17 @@ def threads(count: int) -> Iterator[None]:
 
 
 def timed(
-    fn: Callable[[], Any], reps: int, warmup: int = 3, budget_s: float = 10.0, warmup_s: float = 0.2
+    fn: Callable[[], Any],
+    reps: int,
+    warmup: int = 3,
+    budget_s: float = 10.0,
+    warmup_s: float = 0.2,
+    sample_s: float = 0.1,
 ) -> dict[str, float]:
-    """Median and p95 milliseconds of `fn` over `reps` calls on LATENCY_THREADS threads, after a warm-up of at
-    least `warmup` calls and `warmup_s` seconds (first calls build kernels and fill the allocator). A slow `fn` (a
+    """Median and p95 milliseconds of `fn` over at least `reps` calls and `sample_s` seconds on LATENCY_THREADS
+    threads, after a warm-up of at least `warmup` calls and `warmup_s` seconds (first calls build kernels and fill
+    the allocator). The sampling time keeps a fast call's median steady: 30 calls of 0.07 ms span 2 ms, which one
+    burst of another process can fill (two arena runs once measured one linear model 21% apart). A slow `fn` (a
     statistical model fitting 64 windows) stops early: warm-up after a quarter of `budget_s`, sampling after
     `budget_s` (one call at least), so profiling never costs more than a few calls."""
     with threads(LATENCY_THREADS):
@@ -43,7 +50,7 @@ def timed(
                 break
         samples: list[float] = []
         began = time.perf_counter()
-        for _ in range(reps):
+        while len(samples) < reps or time.perf_counter() - began < sample_s:
             started = time.perf_counter()
             fn()
             samples.append((time.perf_counter() - started) * 1e3)
