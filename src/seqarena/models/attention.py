@@ -67,7 +67,8 @@ class SoftmaxAttention(_Heads):
         """Which attention training on `device` uses (run.json records it)."""
         if device.type != "cpu" or self.positions in ("rope", "alibi") or self.dropout > 0:
             return "torch scaled_dot_product_attention"
-        return native.describe("attention", "seqarena C++ attention", "torch scaled_dot_product_attention")
+        limits = f"up to {fused.CAUSAL_MAX_T} steps causal, {fused.FULL_MAX_T} bidirectional; SDPA beyond"
+        return native.describe("attention", f"seqarena C++ attention ({limits})", "torch scaled_dot_product_attention")
 
     def forward(
         self, x: torch.Tensor, causal: bool, cache: Cache | None, pos: int, key_mask: torch.Tensor | None = None
