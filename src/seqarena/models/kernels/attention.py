@@ -33,11 +33,10 @@ def backward_op(
     return native.load("attention").attn_backward(dy, qkv, y, lse, heads, causal, scale)  # (B, T, 3D)
 
 
-def _heads_shapes(qkv_shape, heads: int) -> tuple[list[int], list[int]]:
-    """(B, h, T, hd) of q, k and v, and of the output, for torch's SDPA FLOP formulas."""
+def _heads_shape(qkv_shape, heads: int) -> list[int]:
+    """(B, h, T, hd): the shape of q, k, v and the output in torch's SDPA FLOP formulas."""
     B, T, D = qkv_shape[0], qkv_shape[1], qkv_shape[2] // 3
-    shape = [B, heads, T, D // heads]
-    return shape, shape
+    return [B, heads, T, D // heads]
 
 
 def count_flops() -> None:
@@ -47,13 +46,13 @@ def count_flops() -> None:
 
     @register_flop_formula(torch.ops.seqarena.attention_forward)
     def _forward(qkv_shape, heads, *args, out_shape=None, **kwargs) -> int:
-        q, _ = _heads_shapes(qkv_shape, heads)
+        q = _heads_shape(qkv_shape, heads)
         return sdpa_flop_count(q, q, q)
 
     @register_flop_formula(torch.ops.seqarena.attention_backward)
     def _backward(dy_shape, qkv_shape, y_shape, lse_shape, heads, *args, out_shape=None, **kwargs) -> int:
-        q, out = _heads_shapes(qkv_shape, heads)
-        return sdpa_backward_flop_count(out, q, q, q)
+        q = _heads_shape(qkv_shape, heads)
+        return sdpa_backward_flop_count(q, q, q, q)  # the output's shape is q's
 
 
 count_flops()
